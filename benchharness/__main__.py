@@ -1,0 +1,7 @@
+"""``python -m benchharness``."""
+
+import sys
+
+from benchharness.cli import main
+
+sys.exit(main())

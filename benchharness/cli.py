@@ -1,0 +1,261 @@
+"""The ``benchharness`` command.
+
+Only argparse is imported at start-up; every command imports what it needs,
+so ``--help`` stays fast and no framework is imported by ``validate``,
+``schema`` or ``plugins``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchharness import __version__
+
+EXIT_OK, EXIT_CASES_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="benchharness",
+        description="Benchmark neural-network inference across frameworks, hardware and compressions.",
+    )
+    parser.add_argument("--version", action="version", version=f"benchharness {__version__}")
+    plugin_opts = argparse.ArgumentParser(add_help=False)
+    plugin_opts.add_argument(
+        "-p",
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="also load this plugin module (repeatable)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser("run", parents=[plugin_opts], help="run a suite and print the comparison table")
+    run.add_argument("suite", type=Path, help="suite YAML file")
+    run.add_argument("-o", "--output", type=Path, default=Path("results"), help="folder for the results file")
+    run.add_argument("--resume", type=Path, metavar="FILE", help="continue this results file, skipping finished cases")
+    run.add_argument("--format", choices=FORMATS, default="table", help="output format of the table (default: table)")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-case timeout, overriding the suite's")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
+    validate = sub.add_parser("validate", parents=[plugin_opts], help="check suites without running them")
+    validate.add_argument("suites", type=Path, nargs="+", metavar="suite")
+
+    show = sub.add_parser("show", parents=[plugin_opts], help="print the table of a results file")
+    show.add_argument("results", type=Path)
+    show.add_argument("--format", choices=FORMATS, default="table")
+
+    sub.add_parser("schema", help="print the suite JSON Schema (for editor autocompletion)")
+
+    plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list plugins and what they provide")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _host(args: argparse.Namespace) -> Any:
+    from benchharness.plugins import PluginHost
+
+    return PluginHost(args.plugin, warn=_err)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate each suite; print one line per problem."""
+    from benchharness.errors import SuiteError
+    from benchharness.plan import expand
+    from benchharness.suite import load_suite
+
+    host = _host(args)
+    status = EXIT_OK
+    for path in args.suites:
+        try:
+            loaded = load_suite(path, host)
+        except SuiteError as exc:
+            for line in exc.problems:
+                _err(line)
+            status = EXIT_USAGE
+            continue
+        print(f"{path}: ok ({len(expand(loaded))} cases)")
+    return status
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the suite JSON Schema."""
+    import json
+
+    from benchharness.suite import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """List plugins with version, origin, what they provide and availability."""
+    import json
+
+    from benchharness.plugins import KIND_NOUNS
+
+    host = _host(args)
+    records = []
+    for plugin in host.plugins:
+        provides = []
+        for kind, names in plugin.provides.items():
+            for name in names:
+                cls = host.items[kind][name].cls
+                provides.append(
+                    {
+                        "kind": KIND_NOUNS[kind],
+                        "name": name,
+                        "description": cls.description,
+                        "available": cls.unavailable_reason() is None,
+                        "unavailable_reason": cls.unavailable_reason(),
+                    }
+                )
+        records.append({**plugin.to_dict(), "provides": provides})
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return EXIT_OK
+    from tabulate import tabulate
+
+    rows = []
+    for rec in records:
+        items = rec["provides"] or [None]
+        for j, item in enumerate(items):
+            head = [rec["name"], rec["version"], rec["origin"]] if j == 0 else ["", "", ""]
+            if item is None:
+                rows.append(head + ["", "", f"error: {rec['error']}" if rec["error"] else ""])
+            else:
+                state = "available" if item["available"] else f"unavailable ({item['unavailable_reason']})"
+                rows.append(head + [item["kind"], item["name"], state])
+    print(tabulate(rows, headers=["plugin", "version", "origin", "kind", "name", "status"]))
+    return EXIT_OK
+
+
+def _render(results: Any, host: Any, fmt: str) -> str:
+    reporter = host.get("reporters", fmt).cls
+    return reporter().render(results)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Render an existing results file."""
+    from benchharness.results import load_results
+
+    results = load_results(args.results)
+    print(_render(results, _host(args), args.format))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Validate, expand and run a suite; print the table; exit 1 when a case failed."""
+    import time
+
+    from benchharness.errors import SuiteError
+    from benchharness.plan import expand
+    from benchharness.plugins import autoload_disabled
+    from benchharness.runner import Interrupted, Progress, RunSettings, run_suite
+    from benchharness.suite import load_suite
+
+    host = _host(args)
+    try:
+        loaded = load_suite(args.suite, host)
+    except SuiteError as exc:
+        for line in exc.problems:
+            _err(line)
+        return EXIT_USAGE
+    cases = expand(loaded)
+    if not cases:
+        _err(f"{args.suite}: no cases left after include/exclude")
+        return EXIT_USAGE
+    settings = RunSettings(
+        output_dir=args.output,
+        resume=args.resume,
+        extra_plugins=list(args.plugin),
+        autoload=not autoload_disabled(),
+        timeout=args.timeout,
+    )
+    started = time.perf_counter()
+    progress = Progress() if args.quiet else _progress_printer(started)
+    _err(f"benchharness {__version__}: suite {loaded.suite.name!r}, {len(cases)} cases")
+    try:
+        results, path = run_suite(loaded, cases, host, settings, progress)
+    except Interrupted as exc:
+        _err(
+            f"interrupted: {exc.done} of {exc.total} cases saved in {exc.path}; "
+            f"continue with: benchharness run {args.suite} --resume {exc.path}"
+        )
+        return EXIT_INTERRUPTED
+    print(_render(results, host, args.format))
+    failed = [c for c in results.cases if c.status != "ok"]
+    _err(f"results: {path}")
+    if failed:
+        _err(f"{len(failed)} of {len(results.cases)} cases failed: " + ", ".join(f"{c.case_id} ({c.status})" for c in failed))
+        return EXIT_CASES_FAILED
+    return EXIT_OK
+
+
+def _progress_printer(started: float) -> Any:
+    import time
+
+    from benchharness.runner import Progress
+
+    def elapsed() -> str:
+        seconds = int(time.perf_counter() - started)
+        return f"{seconds // 60}:{seconds % 60:02d}"
+
+    def start(index: int, total: int, case: Any) -> None:
+        print(f"[{index}/{total}] {case.id} ...", file=sys.stderr, flush=True)
+
+    def finish(index: int, total: int, case: Any, result: Any, _: float) -> None:
+        lat = result.metrics.get("latency")
+        what = f"median {lat.value:.4g} ms" if result.status == "ok" and lat and lat.value else (result.error or "")
+        print(
+            f"[{index}/{total}] {case.id}: {result.status} {what} ({result.duration_s:.1f} s; "
+            f"elapsed {elapsed()}, {total - index} left)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def skip(case: Any) -> None:
+        print(f"[skip] {case.id}: already in the results file", file=sys.stderr, flush=True)
+
+    return Progress(start=start, finish=finish, skip=skip)
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "schema": cmd_schema,
+    "plugins": cmd_plugins,
+    "show": cmd_show,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, dispatch, and turn user errors into one line and exit code 2."""
+    args = _parser().parse_args(argv)
+    from benchharness.errors import BenchError
+
+    try:
+        return COMMANDS[args.command](args)
+    except BenchError as exc:
+        _err(f"benchharness: error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `benchharness ... | head`
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

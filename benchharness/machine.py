@@ -1,0 +1,64 @@
+"""Facts about the machine a run happened on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, from /proc/cpuinfo where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit(cwd: Path) -> dict[str, Any] | None:
+    """Commit and dirtiness of the repository containing ``cwd``, or ``None`` outside one."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def machine_info(frameworks: dict[str, str], cwd: Path | None = None) -> dict[str, Any]:
+    """CPU, cores, memory, OS, Python, framework versions and the git commit."""
+    try:
+        affinity = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        affinity = None
+    return {
+        "hostname": platform.node(),
+        "cpu": cpu_model(),
+        "arch": platform.machine(),
+        "cores_logical": psutil.cpu_count(logical=True),
+        "cores_physical": psutil.cpu_count(logical=False),
+        "cpu_affinity": affinity,
+        "memory_bytes": psutil.virtual_memory().total,
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "frameworks": frameworks,
+        "git": git_commit(cwd or Path.cwd()),
+    }

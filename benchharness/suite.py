@@ -1,0 +1,366 @@
+"""Suites: YAML files validated by pydantic, then checked against the installed plugins.
+
+Validation has two passes.  The first checks the suite's own shape (this
+module's models, extra keys forbidden).  The second looks up every backend,
+target, model source, compression and metric by name and validates the rest of
+its entry against that plugin's ``Options``.  Every problem becomes one line:
+``file:line field.path: message``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from benchharness.errors import SuiteError, unknown_name
+from benchharness.yamlfile import LocatedDocument, Loc, load_yaml
+
+if TYPE_CHECKING:
+    from benchharness.plugins import PluginHost
+
+DTYPES = ("float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
+SCENARIOS = ("latency",)
+
+
+class Strict(BaseModel):
+    """Base of the suite's models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputSpec(Strict):
+    """One model input.  A string dimension is symbolic: ``batch`` is the case's batch size,
+    others come from the model's ``dims``."""
+
+    name: str = Field(min_length=1)
+    shape: list[int | str] = Field(description="Dimensions; a string names a dynamic dimension.")
+    dtype: Literal[DTYPES] = "float32"  # type: ignore[valid-type]
+    value: float | int | bool | list[Any] | None = Field(
+        None, description="Fixed value: a scalar fills the tensor, a nested list gives it whole."
+    )
+    range: tuple[float, float] | None = Field(
+        None, description="[low, high) for random values; defaults to [0, 1) for floats, [0, 10) for integers."
+    )
+
+    @field_validator("shape")
+    @classmethod
+    def _dims_positive(cls, shape: list[int | str]) -> list[int | str]:
+        for dim in shape:
+            if isinstance(dim, int) and dim <= 0:
+                raise ValueError(f"dimensions must be positive, got {dim}")
+        return shape
+
+    @model_validator(mode="after")
+    def _value_or_range(self) -> InputSpec:
+        if self.value is not None and self.range is not None:
+            raise ValueError("give either 'value' or 'range', not both")
+        if self.range is not None and not self.range[0] < self.range[1]:
+            raise ValueError(f"range must be [low, high) with low < high, got {list(self.range)}")
+        return self
+
+
+class PluginEntry(BaseModel):
+    """A suite entry naming a plugin item; its other keys are that item's options."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+
+    def options(self) -> dict[str, Any]:
+        """The keys other than ``name``."""
+        return dict(self.model_extra or {})
+
+
+class ModelEntry(BaseModel):
+    """A model: its source plugin, optional label and inputs; the other keys go to the source."""
+
+    model_config = ConfigDict(extra="allow")
+    source: str = Field(min_length=1)
+    name: str | None = None
+    inputs: list[InputSpec] | None = None
+    dims: dict[str, PositiveInt] = Field(default_factory=dict, description="Values of symbolic input dimensions.")
+
+    def options(self) -> dict[str, Any]:
+        """The source's own options."""
+        return dict(self.model_extra or {})
+
+
+class CompressionStep(PluginEntry):
+    """One compression in a variant's chain."""
+
+
+def _entry_kind(value: Any) -> str:
+    return "<list>" if isinstance(value, list) else "<name>" if isinstance(value, str) else "<step>"
+
+
+# A callable discriminator validates each entry against the one member its type
+# selects, so a bad entry gets one error, not one per union member.
+StepEntry = Annotated[
+    Annotated[str, Tag("<name>")] | Annotated[CompressionStep, Tag("<step>")],
+    Discriminator(_entry_kind),
+]
+VariantEntry = Annotated[
+    Annotated[str, Tag("<name>")] | Annotated[CompressionStep, Tag("<step>")] | Annotated[list[StepEntry], Tag("<list>")],
+    Discriminator(_entry_kind),
+]
+
+
+class WarmupConfig(Strict):
+    """Warm up until the medians of consecutive windows agree."""
+
+    min_iterations: PositiveInt = 10
+    max_iterations: PositiveInt = 10_000
+    max_time: PositiveFloat = Field(5.0, description="Seconds.")
+    window: PositiveInt = 10
+    tolerance: float = Field(0.05, gt=0, lt=1)
+    stable_windows: PositiveInt = 2
+
+
+class MeasureConfig(Strict):
+    """How each case is measured."""
+
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig)
+    min_samples: PositiveInt = 20
+    max_samples: PositiveInt = 100_000
+    max_time: PositiveFloat = Field(5.0, description="Sampling time budget per case, seconds.")
+    target_ci: float = Field(
+        0.01, gt=0, lt=1, description="Stop when the CI of the median is within this fraction of it."
+    )
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    noisy_threshold: float = Field(0.10, gt=0, description="Flag a case whose IQR/median exceeds this.")
+    timeout: PositiveFloat = Field(300.0, description="Seconds before a case's worker is killed.")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MeasureConfig:
+        if self.min_samples > self.max_samples:
+            raise ValueError(f"min_samples ({self.min_samples}) exceeds max_samples ({self.max_samples})")
+        if self.warmup.min_iterations > self.warmup.max_iterations:
+            raise ValueError("warmup.min_iterations exceeds warmup.max_iterations")
+        return self
+
+
+class Selector(Strict):
+    """Matches cases by their axes; strings are shell-style patterns (``mobilenet*``)."""
+
+    model: str | None = None
+    variant: str | None = None
+    backend: str | None = None
+    target: str | None = None
+    scenario: str | None = None
+    batch: PositiveInt | None = None
+
+
+class Suite(Strict):
+    """A suite: the cross product of its models, variants, backends, targets, scenarios and batch sizes."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    models: list[ModelEntry] = Field(min_length=1)
+    compressions: list[VariantEntry] = Field(
+        default_factory=lambda: ["none"],
+        description="Variants; a list entry is a chain of compressions applied in order.",
+    )
+    backends: list[PluginEntry] = Field(min_length=1)
+    targets: list[PluginEntry] = Field(default_factory=lambda: [PluginEntry(name="cpu")])
+    scenarios: list[Literal[SCENARIOS]] = Field(default_factory=lambda: ["latency"])  # type: ignore[valid-type]
+    batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1])
+    metrics: list[str] = Field(default_factory=lambda: ["latency", "throughput", "model_size"])
+    measure: MeasureConfig = Field(default_factory=MeasureConfig)
+    include: list[Selector] = Field(default_factory=list, description="Keep only cases matching one of these.")
+    exclude: list[Selector] = Field(default_factory=list, description="Drop cases matching one of these.")
+    baseline: Selector | None = Field(
+        None, description="Ratios compare each case with the matching case; default: the first backend."
+    )
+
+
+class LoadedSuite:
+    """A validated suite with where it came from."""
+
+    def __init__(self, suite: Suite, path: Path, raw: dict[str, Any], model_labels: list[str] | None = None) -> None:
+        self.suite = suite
+        self.path = path
+        self.raw = raw
+        #: Label of each model: its ``name``, else its source's default name.
+        self.model_labels = model_labels or [m.name or m.source for m in suite.models]
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the suite's canonical JSON: formatting and comments do not change it."""
+        canonical = json.dumps(self.raw, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _pydantic_problems(doc: LocatedDocument, exc: ValidationError, prefix: Loc = ()) -> list[str]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = prefix + tuple(part for part in err["loc"] if not _is_union_tag(part))
+        problems.append(doc.error(loc, _message(err)))
+    return problems
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic adds the union member it tried ('int', 'str', '<step>', ...) to error locations;
+    # users never wrote those, so they are dropped from the path.
+    return isinstance(part, str) and (part in ("str", "int", "float", "bool") or part[:1] == "<" or "[" in part)
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    if err["type"] == "model_type" and "<step>" in err["loc"]:
+        return "expected a compression name, a mapping with 'name', or a list of them"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return msg
+
+
+def load_suite(path: str | Path, host: PluginHost | None = None) -> LoadedSuite:
+    """Read, validate and (when ``host`` is given) check a suite against the plugins.
+
+    Raises :class:`SuiteError` with one line per problem.
+    """
+    doc = load_yaml(path)
+    try:
+        suite = Suite.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SuiteError(_sorted(_dedupe(_pydantic_problems(doc, exc)))) from None
+    problems = _check_unique_labels(doc, suite)
+    labels = None
+    if host is not None:
+        problems += check_plugins(doc, suite, host)
+        if not problems:
+            labels = _model_labels(suite, host)
+            problems += _check_unique_models(doc, labels)
+    if problems:
+        raise SuiteError(_sorted(problems))
+    return LoadedSuite(suite, Path(path), doc.data, labels)
+
+
+def _model_labels(suite: Suite, host: PluginHost) -> list[str]:
+    labels = []
+    for model in suite.models:
+        cls = host.items["model_sources"][model.source].cls
+        labels.append(model.name or cls().default_name(cls.Options.model_validate(model.options())))
+    return labels
+
+
+def _check_unique_models(doc: LocatedDocument, labels: list[str]) -> list[str]:
+    problems = []
+    for i, label in enumerate(labels):
+        if label in labels[:i]:
+            first = labels.index(label)
+            problems.append(
+                doc.error(("models", i), f"duplicate model {label!r} (also models[{first}]); give each a distinct 'name'")
+            )
+    return problems
+
+
+def _dedupe(problems: list[str]) -> list[str]:
+    # A union field reports the same location once per member tried; keep the first of each location.
+    seen: set[str] = set()
+    out = []
+    for line in problems:
+        key = line.split(": ", 1)[0]
+        if key not in seen:
+            seen.add(key)
+            out.append(line)
+    return out
+
+
+def _sorted(problems: list[str]) -> list[str]:
+    """Order problems by line, as a reader meets them."""
+
+    def line(problem: str) -> int:
+        head = problem.split(" ", 1)[0].rstrip(":")
+        number = head.rsplit(":", 1)[-1]
+        return int(number) if number.isdigit() else 0
+
+    return sorted(problems, key=line)
+
+
+def _check_unique_labels(doc: LocatedDocument, suite: Suite) -> list[str]:
+    problems = []
+    for field_name, entries in (("backends", suite.backends), ("targets", suite.targets)):
+        seen: dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            label = entry.options().get("label") or entry.name
+            if label in seen:
+                problems.append(
+                    doc.error(
+                        (field_name, i),
+                        f"duplicate {field_name[:-1]} {label!r} (also {field_name}[{seen[label]}]); "
+                        "give each a distinct 'label'",
+                    )
+                )
+            seen[label] = i
+    return problems
+
+
+def check_plugins(doc: LocatedDocument, suite: Suite, host: PluginHost) -> list[str]:
+    """Check every plugin name and its options; returns one line per problem."""
+    problems: list[str] = []
+
+    def check(kind: str, noun: str, name: str, options: dict[str, Any], loc: Loc, name_key: str) -> None:
+        provided = host.items[kind].get(name)
+        if provided is None:
+            problems.append(doc.error(loc + (name_key,), unknown_name(noun, name, host.items[kind])))
+            return
+        try:
+            provided.cls.Options.model_validate(options)
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(doc, exc, loc))
+
+    for i, model in enumerate(suite.models):
+        check("model_sources", "model source", model.source, model.options(), ("models", i), "source")
+    for i, variant in enumerate(suite.compressions):
+        for j, step in enumerate(variant_steps(variant)):
+            loc: Loc = ("compressions", i, j) if isinstance(variant, list) else ("compressions", i)
+            check("compressions", "compression", step.name, step.options(), loc, "name")
+    for i, backend in enumerate(suite.backends):
+        check("backends", "backend", backend.name, backend.options(), ("backends", i), "name")
+    for i, target in enumerate(suite.targets):
+        check("targets", "target", target.name, target.options(), ("targets", i), "name")
+    for i, metric in enumerate(suite.metrics):
+        if metric not in host.items["metrics"]:
+            problems.append(doc.error(("metrics", i), unknown_name("metric", metric, host.items["metrics"])))
+            continue
+        for dep in host.items["metrics"][metric].cls.depends_on:
+            if dep not in suite.metrics[:i]:
+                problems.append(doc.error(("metrics", i), f"metric {metric!r} needs {dep!r} listed before it"))
+    return problems
+
+
+def variant_steps(entry: VariantEntry) -> list[CompressionStep]:
+    """The chain of compression steps of one ``compressions`` entry."""
+    items = entry if isinstance(entry, list) else [entry]
+    return [CompressionStep(name=item) if isinstance(item, str) else item for item in items]
+
+
+def variant_name(entry: VariantEntry) -> str:
+    """Label of a variant: its steps' names joined with ``+`` (``label`` overrides a step's name)."""
+    names = [str(step.options().get("label") or step.name) for step in variant_steps(entry)]
+    return "+".join(names)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the suite format, for editors."""
+    schema = Suite.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "benchharness suite"
+    return schema

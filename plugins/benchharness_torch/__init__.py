@@ -1,0 +1,267 @@
+"""Built-in PyTorch plugin: the eager backend, TorchScript and Python-callable model sources,
+and the torch-to-ONNX converter.  torch is imported only inside methods."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from benchharness.api import (
+    Backend,
+    BackendOptions,
+    Converter,
+    ModelArtifact,
+    ModelContext,
+    ModelSource,
+    Options,
+)
+from benchharness.errors import BenchError
+from benchharness.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import numpy as np
+
+INSTALL = "pip install torch  (or: pip install 'benchharness[torch]')"
+ONNX_OPSET = 17
+
+
+def module_artifact(module: Any, *, identity: str) -> ModelArtifact:
+    """Wrap an ``nn.Module`` (put in eval mode) with its content hash, size and parameter count.
+
+    The hash covers ``identity`` (what built it), the module's structure and
+    every weight, so conversions are cached per exact model.
+    """
+    import torch
+
+    module.eval()
+    digest = hashlib.sha256(identity.encode())
+    digest.update(str(module).encode())
+    size = 0
+    for key, tensor in module.state_dict().items():
+        data = tensor.detach().cpu().contiguous()
+        digest.update(key.encode())
+        digest.update(str(data.dtype).encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+        size += data.numel() * data.element_size()
+    parameters = sum(p.numel() for p in module.parameters())
+    return ModelArtifact(
+        format="torch",
+        content_hash=digest.hexdigest(),
+        obj=module,
+        info={"parameters": parameters, "size_bytes": size},
+    )
+
+
+class TorchOptions(BackendOptions):
+    """Options of the ``torch`` backend."""
+
+    channels_last: bool = Field(False, description="Use the channels_last memory format for 4-D inputs and the model.")
+    interop_threads: int | None = Field(None, ge=1, description="Inter-op threads; left to torch when unset.")
+
+
+class TorchBackend(Backend):
+    """PyTorch eager mode: eval mode, ``torch.inference_mode``, explicit thread counts."""
+
+    name = "torch"
+    description = "PyTorch eager (inference_mode, eval, channels_last option)"
+    requires = ("torch",)
+    install_hint = INSTALL
+    formats = ("torch", "torchscript")
+    devices = ("cpu", "cuda")
+    Options: ClassVar[type[BaseModel]] = TorchOptions
+
+    def load(self, artifact: ModelArtifact) -> None:
+        """Set threads, load the module onto the device, in eval mode."""
+        import torch
+
+        self._torch = torch
+        torch.set_num_threads(self.threads)
+        if self.options.interop_threads:
+            try:
+                torch.set_num_interop_threads(self.options.interop_threads)
+            except RuntimeError as exc:  # torch allows this once, before any parallel work
+                raise BenchError(f"torch: cannot set interop_threads: {exc}") from None
+        module = artifact.obj if artifact.format == "torch" else torch.jit.load(str(artifact.path))
+        module = module.eval().to(self._device())
+        if self.options.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        self.model = module
+        self.input_names = [spec.name for spec in artifact.inputs]
+        self._sync = torch.cuda.synchronize if self._device().type == "cuda" else None
+
+    def _device(self) -> Any:
+        index = self.target.details.get("index", 0)
+        return self._torch.device(f"cuda:{index}" if self.target.device == "cuda" else "cpu")
+
+    def prepare(self, inputs: dict[str, np.ndarray]) -> list[Any]:
+        """Tensors on the device, in the model's input order."""
+        torch = self._torch
+        feed = []
+        for name in self.input_names:
+            tensor = torch.from_numpy(inputs[name]).to(self._device())
+            if self.options.channels_last and tensor.dim() == 4:
+                tensor = tensor.contiguous(memory_format=torch.channels_last)
+            feed.append(tensor)
+        return feed
+
+    def infer(self, feed: list[Any]) -> Any:
+        """One forward pass; on CUDA it waits for the device before returning."""
+        with self._torch.inference_mode():
+            out = self.model(*feed)
+        if self._sync is not None:
+            self._sync()
+        return out
+
+    def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
+        """Outputs named ``output0``, ``output1``, ... (or by key for dict outputs)."""
+        if isinstance(outputs, dict):
+            return {str(k): v.detach().cpu().numpy() for k, v in outputs.items()}
+        items = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+        return {f"output{i}": t.detach().cpu().numpy() for i, t in enumerate(items)}
+
+    def runtime_info(self) -> dict[str, Any]:
+        """Threads torch really uses, its version and the device."""
+        torch = self._torch
+        return {
+            "framework": "torch",
+            "version": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(),
+            "device": str(self._device()),
+            "channels_last": self.options.channels_last,
+        }
+
+    def close(self) -> None:
+        """Drop the model."""
+        self.model = None
+
+
+class TorchScriptOptions(Options):
+    """Options of the ``torchscript`` model source."""
+
+    path: str = Field(description="TorchScript file (torch.jit.save), relative to the suite.")
+
+
+class TorchScriptSource(ModelSource):
+    """A TorchScript file."""
+
+    name = "torchscript"
+    description = "a TorchScript file saved with torch.jit.save"
+    requires = ("torch",)
+    install_hint = INSTALL
+    produces = "torchscript"
+    Options: ClassVar[type[BaseModel]] = TorchScriptOptions
+
+    def default_name(self, options: TorchScriptOptions) -> str:  # type: ignore[override]
+        """The file's stem."""
+        return Path(options.path).stem
+
+    def load(self, options: TorchScriptOptions, ctx: ModelContext) -> ModelArtifact:  # type: ignore[override]
+        """Reference the file; the backend loads it."""
+        from benchharness.models import file_hash
+
+        path = ctx.resolve(options.path)
+        return ModelArtifact(format="torchscript", content_hash=file_hash(path), path=path)
+
+
+class PythonOptions(Options):
+    """Options of the ``python`` model source."""
+
+    factory: str = Field(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="'package.module:function' returning a torch.nn.Module.",
+    )
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the factory.")
+
+
+class PythonSource(ModelSource):
+    """A Python callable that returns a ``torch.nn.Module``."""
+
+    name = "python"
+    description = "a Python callable 'package.module:factory' returning a torch.nn.Module"
+    requires = ("torch",)
+    install_hint = INSTALL
+    produces = "torch"
+    Options: ClassVar[type[BaseModel]] = PythonOptions
+
+    def default_name(self, options: PythonOptions) -> str:  # type: ignore[override]
+        """The factory's function name."""
+        return options.factory.rsplit(":", 1)[1]
+
+    def load(self, options: PythonOptions, ctx: ModelContext) -> ModelArtifact:  # type: ignore[override]
+        """Import the factory and call it with a seeded generator, so weights are reproducible."""
+        import sys
+
+        import torch
+
+        module_name, func_name = options.factory.split(":")
+        if str(ctx.base_dir) not in sys.path:
+            sys.path.append(str(ctx.base_dir))  # factories next to the suite are importable
+        try:
+            factory = getattr(importlib.import_module(module_name), func_name)
+        except (ImportError, AttributeError) as exc:
+            raise BenchError(f"python source: cannot import {options.factory!r}: {exc}") from None
+        torch.manual_seed(ctx.seed)
+        module = factory(**options.kwargs)
+        if not isinstance(module, torch.nn.Module):
+            raise BenchError(f"python source: {options.factory} returned {type(module).__name__}, not torch.nn.Module")
+        return module_artifact(module, identity=f"{options.factory}:{sorted(options.kwargs.items())}:{ctx.seed}")
+
+
+class TorchToOnnx(Converter):
+    """Export with TorchScript-based ``torch.onnx.export`` (``dynamo=False``, so no onnxscript needed)."""
+
+    name = "torch-onnx"
+    description = f"torch.onnx.export (TorchScript exporter, opset {ONNX_OPSET}, static shapes)"
+    requires = ("torch", "onnx")
+    install_hint = "pip install torch onnx"
+    source_formats = ("torch", "torchscript")
+    target_format = "onnx"
+    suffix = ".onnx"
+
+    def cache_key(self, artifact: ModelArtifact) -> str:
+        """The opset and torch version change the exported graph."""
+        import torch
+
+        return f"opset={ONNX_OPSET};torch={torch.__version__}"
+
+    def convert(self, artifact: ModelArtifact, out_path: Path) -> None:
+        """Export with the artifact's fixed input shapes; inputs and outputs keep their names."""
+        import torch
+
+        from benchharness.inputs import make_inputs
+
+        module = artifact.obj if artifact.format == "torch" else torch.jit.load(str(artifact.path))
+        arrays = make_inputs(artifact.inputs, seed=0)
+        args = tuple(torch.from_numpy(arrays[spec.name]) for spec in artifact.inputs)
+        torch.onnx.export(
+            module.eval(),
+            args,
+            str(out_path),
+            dynamo=False,
+            opset_version=ONNX_OPSET,
+            input_names=[spec.name for spec in artifact.inputs],
+        )
+
+
+@hookimpl
+def benchharness_register_backends(register):  # type: ignore[no-untyped-def]
+    """Register the PyTorch eager backend."""
+    register(TorchBackend)
+
+
+@hookimpl
+def benchharness_register_model_sources(register):  # type: ignore[no-untyped-def]
+    """Register the TorchScript and Python-callable sources."""
+    register(TorchScriptSource)
+    register(PythonSource)
+
+
+@hookimpl
+def benchharness_register_converters(register):  # type: ignore[no-untyped-def]
+    """Register torch to ONNX."""
+    register(TorchToOnnx)
