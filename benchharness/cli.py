@@ -16,7 +16,7 @@ from typing import Any
 from benchharness import __version__
 
 EXIT_OK, EXIT_CASES_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-FORMATS = ("table", "markdown", "csv", "json")
+FORMAT_HELP = "reporter for the table: table (default), markdown, csv, json, or one a plugin adds"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("suite", type=Path, help="suite YAML file")
     run.add_argument("-o", "--output", type=Path, default=Path("results"), help="folder for the results file")
     run.add_argument("--resume", type=Path, metavar="FILE", help="continue this results file, skipping finished cases")
-    run.add_argument("--format", choices=FORMATS, default="table", help="output format of the table (default: table)")
+    run.add_argument("--format", default="table", metavar="NAME", help=FORMAT_HELP)
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-case timeout, overriding the suite's")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", parents=[plugin_opts], help="print the table of a results file")
     show.add_argument("results", type=Path)
-    show.add_argument("--format", choices=FORMATS, default="table")
+    show.add_argument("--format", default="table", metavar="NAME", help=FORMAT_HELP)
 
     sub.add_parser("schema", help="print the suite JSON Schema (for editor autocompletion)")
 
@@ -85,7 +85,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 _err(line)
             status = EXIT_USAGE
             continue
-        print(f"{path}: ok ({len(expand(loaded))} cases)")
+        print(f"{path}: ok ({_plural(len(expand(loaded)), 'case')})")
     return status
 
 
@@ -150,8 +150,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Render an existing results file."""
     from benchharness.results import load_results
 
+    host = _host(args)
+    host.get("reporters", args.format)
     results = load_results(args.results)
-    print(_render(results, _host(args), args.format))
+    print(_render(results, host, args.format))
     return EXIT_OK
 
 
@@ -172,6 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in exc.problems:
             _err(line)
         return EXIT_USAGE
+    host.get("reporters", args.format)  # an unknown format fails now, not after the run
     cases = expand(loaded)
     if not cases:
         _err(f"{args.suite}: no cases left after include/exclude")
@@ -185,7 +188,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     progress = Progress() if args.quiet else _progress_printer(started)
-    _err(f"benchharness {__version__}: suite {loaded.suite.name!r}, {len(cases)} cases")
+    if not args.quiet:
+        _err(f"benchharness {__version__}: suite {loaded.suite.name!r}, {_plural(len(cases), 'case')}")
     try:
         results, path = run_suite(loaded, cases, host, settings, progress)
     except Interrupted as exc:
@@ -201,6 +205,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"{len(failed)} of {len(results.cases)} cases failed: " + ", ".join(f"{c.case_id} ({c.status})" for c in failed))
         return EXIT_CASES_FAILED
     return EXIT_OK
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _progress_printer(started: float) -> Any:

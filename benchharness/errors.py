@@ -26,8 +26,12 @@ def did_you_mean(word: str, known: Iterable[str]) -> str:
     return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 
-def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
-    """Message for an unknown plugin item: lists the known ones and suggests the closest."""
+def unknown_name(kind: str, name: str, known: Iterable[str], *, quote_name: bool = True) -> str:
+    """Message for an unknown plugin item: lists the known ones and suggests the closest.
+
+    ``quote_name=False`` leaves the name out, for messages whose path already ends with it.
+    """
     known = sorted(known)
     listing = ", ".join(known) if known else "none installed"
-    return f"unknown {kind} {name!r}{did_you_mean(name, known)}; known: {listing}"
+    shown = f" {name!r}" if quote_name else ""
+    return f"unknown {kind}{shown}{did_you_mean(name, known)}; known: {listing}"

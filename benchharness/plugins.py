@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -112,6 +113,8 @@ class PluginHost:
         self.plugins: list[PluginInfo] = []
         self.items: dict[str, dict[str, Provided]] = {kind: {} for kind in KINDS}
         self._load_entry_points()
+        if self.extra_modules and os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.append(os.getcwd())  # `-p module` finds modules in the current folder, as `python -m` does
         for module_name in self.extra_modules:
             self._load_module(module_name, version=None, origin="-p")
         self._collect()
@@ -179,7 +182,7 @@ class PluginHost:
         for kind, base_name in KINDS.items():
             base = getattr(api, base_name)
             caller = getattr(self.pm.hook, f"benchharness_register_{kind}")
-            for impl in reversed(caller.get_hookimpls()):  # registration order
+            for impl in caller.get_hookimpls():  # registration order: built-ins first
                 plugin = by_name.get(impl.plugin_name) or PluginInfo(
                     name=impl.plugin_name, version="unknown", origin="registered", module="?"
                 )

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -27,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from benchharness.errors import SuiteError, unknown_name
+from benchharness.errors import SuiteError, did_you_mean, unknown_name
 from benchharness.yamlfile import LocatedDocument, Loc, load_yaml
 
 if TYPE_CHECKING:
@@ -205,12 +207,70 @@ class LoadedSuite:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _pydantic_problems(doc: LocatedDocument, exc: ValidationError, prefix: Loc = ()) -> list[str]:
+def _pydantic_problems(
+    doc: LocatedDocument,
+    exc: ValidationError,
+    prefix: Loc = (),
+    model: type[BaseModel] | None = None,
+    entry_fields: tuple[str, ...] = (),
+) -> list[str]:
+    """One line per error of ``model`` (default: :class:`Suite`) validating the data at ``prefix``.
+
+    ``entry_fields`` are the keys the suite entry itself takes besides ``model``'s (a backend's ``name``).
+    """
     problems = []
     for err in exc.errors(include_url=False):
-        loc = prefix + tuple(part for part in err["loc"] if not _is_union_tag(part))
+        loc = _user_loc(doc.data, prefix + tuple(err["loc"]))
+        if err["type"] == "extra_forbidden":
+            parent = loc[len(prefix) : -1]
+            fields = _fields_at(model or Suite, parent)
+            if fields is not None:
+                known = fields + (entry_fields if not parent else ())
+                problems.append(doc.error(loc, unknown_name("field", str(loc[-1]), known, quote_name=False)))
+                continue
         problems.append(doc.error(loc, _message(err)))
     return problems
+
+
+def _fields_at(model: type[BaseModel], loc: Loc) -> tuple[str, ...] | None:
+    """Field names of the model found at ``loc`` inside ``model``, when the types lead to one."""
+    tp: Any = model
+    for part in (*loc, None):
+        while get_origin(tp) is Annotated or _is_union(tp):
+            args = [a for a in get_args(tp) if a is not type(None)]
+            if get_origin(tp) is not Annotated and len(args) != 1:
+                return None
+            tp = args[0]
+        if part is None:
+            break
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str) and part in tp.model_fields:
+            tp = tp.model_fields[part].annotation
+        elif get_origin(tp) is list and isinstance(part, int):
+            tp = get_args(tp)[0]
+        else:
+            return None
+    return tuple(tp.model_fields) if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (Union, types.UnionType)
+
+
+def _user_loc(data: Any, loc: Loc) -> Loc:
+    """``loc`` without the union members pydantic adds; a key the user wrote is kept even if it looks like one."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif _is_union_tag(part):
+            continue
+        else:
+            node = None
+        out.append(part)
+    return tuple(out)
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -225,9 +285,21 @@ def _message(err: dict[str, Any]) -> str:
         return "unknown field"
     if err["type"] == "model_type" and "<step>" in err["loc"]:
         return "expected a compression name, a mapping with 'name', or a list of them"
+    if err["type"] == "model_type":  # pydantic names the model class, which users never see
+        required = {"ModelEntry": " with 'source'", "PluginEntry": " with 'name'"}
+        return f"Input should be a mapping{required.get(err['ctx']['class_name'], '')}, got {_kind(err['input'])}"
+    if err["type"] == "literal_error" and isinstance(err["input"], str):
+        return msg + did_you_mean(err["input"], re.findall(r"'([^']*)'", err["ctx"]["expected"]))
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     return msg
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
+    return names.get(type(value), type(value).__name__)
 
 
 def load_suite(path: str | Path, host: PluginHost | None = None) -> LoadedSuite:
@@ -239,7 +311,7 @@ def load_suite(path: str | Path, host: PluginHost | None = None) -> LoadedSuite:
     try:
         suite = Suite.model_validate(doc.data)
     except ValidationError as exc:
-        raise SuiteError(_sorted(_dedupe(_pydantic_problems(doc, exc)))) from None
+        raise SuiteError(_sorted(_dedupe(_pydantic_problems(doc, exc), doc), doc)) from None
     problems = _check_unique_labels(doc, suite)
     labels = None
     if host is not None:
@@ -248,7 +320,7 @@ def load_suite(path: str | Path, host: PluginHost | None = None) -> LoadedSuite:
             labels = _model_labels(suite, host)
             problems += _check_unique_models(doc, labels)
     if problems:
-        raise SuiteError(_sorted(problems))
+        raise SuiteError(_sorted(problems, doc))
     return LoadedSuite(suite, Path(path), doc.data, labels)
 
 
@@ -271,25 +343,26 @@ def _check_unique_models(doc: LocatedDocument, labels: list[str]) -> list[str]:
     return problems
 
 
-def _dedupe(problems: list[str]) -> list[str]:
+def _dedupe(problems: list[str], doc: LocatedDocument) -> list[str]:
     # A union field reports the same location once per member tried; keep the first of each location.
+    prefix = f"{doc.path}:"  # the path may hold ": " itself
     seen: set[str] = set()
     out = []
     for line in problems:
-        key = line.split(": ", 1)[0]
+        key = line[len(prefix) :].split(": ", 1)[0] if line.startswith(prefix) else line
         if key not in seen:
             seen.add(key)
             out.append(line)
     return out
 
 
-def _sorted(problems: list[str]) -> list[str]:
+def _sorted(problems: list[str], doc: LocatedDocument) -> list[str]:
     """Order problems by line, as a reader meets them."""
+    prefix = f"{doc.path}:"  # the path may hold spaces or colons: read the number after it
 
     def line(problem: str) -> int:
-        head = problem.split(" ", 1)[0].rstrip(":")
-        number = head.rsplit(":", 1)[-1]
-        return int(number) if number.isdigit() else 0
+        digits = problem[len(prefix) :].split(" ", 1)[0].split(":", 1)[0] if problem.startswith(prefix) else ""
+        return int(digits) if digits.isdigit() else 0
 
     return sorted(problems, key=line)
 
@@ -324,7 +397,8 @@ def check_plugins(doc: LocatedDocument, suite: Suite, host: PluginHost) -> list[
         try:
             provided.cls.Options.model_validate(options)
         except ValidationError as exc:
-            problems.extend(_pydantic_problems(doc, exc, loc))
+            entry_fields = tuple(ModelEntry.model_fields) if kind == "model_sources" else ("name",)
+            problems.extend(_pydantic_problems(doc, exc, loc, provided.cls.Options, entry_fields))
 
     for i, model in enumerate(suite.models):
         check("model_sources", "model source", model.source, model.options(), ("models", i), "source")

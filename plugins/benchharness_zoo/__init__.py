@@ -1,0 +1,86 @@
+"""Built-in model zoo: small lightweight architectures written in this project (no torchvision).
+
+MobileNetV2-style inverted residuals, ShuffleNetV2-style units, SqueezeNet-style
+fire modules and a plain ResNet-style baseline, each with width and depth
+multipliers, input size, class count and activation as options.  Weights are
+random but reproducible from the case seed: the zoo is for speed, size and
+design comparisons (depth vs width, activation, block type).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field, PositiveFloat, PositiveInt
+
+from benchharness.api import ModelArtifact, ModelContext, ModelSource, Options
+from benchharness.hookspecs import hookimpl
+from benchharness.suite import InputSpec
+
+# Kept here, not imported from .models, so validating a suite never imports torch;
+# a test checks they match models.ARCHITECTURES and models.ACTIVATIONS.
+ARCH_NAMES = ("mobilenet_v2", "shufflenet_v2", "squeezenet", "resnet")
+ACTIVATION_NAMES = ("relu", "leaky_relu", "swish")
+
+
+class ZooOptions(Options):
+    """Options of the ``zoo`` model source."""
+
+    arch: Literal[ARCH_NAMES] = Field(description="Architecture.")  # type: ignore[valid-type]
+    width: PositiveFloat = Field(1.0, description="Channel multiplier.")
+    depth: PositiveFloat = Field(1.0, description="Multiplier of blocks per stage.")
+    input_size: PositiveInt = Field(224, description="Height and width of the square input.")
+    num_classes: PositiveInt = 1000
+    in_channels: PositiveInt = 3
+    activation: Literal[ACTIVATION_NAMES] = "relu"  # type: ignore[valid-type]
+
+
+class ZooSource(ModelSource):
+    """Models of the built-in zoo, built from code with seeded weights."""
+
+    name = "zoo"
+    description = f"built-in lightweight architectures: {', '.join(ARCH_NAMES)}"
+    requires = ("torch",)
+    install_hint = "pip install torch  (or: pip install 'benchharness[torch]')"
+    produces = "torch"
+    Options: ClassVar[type[BaseModel]] = ZooOptions
+
+    def default_name(self, options: ZooOptions) -> str:  # type: ignore[override]
+        """The architecture, plus whichever of width, depth and activation differ from the defaults."""
+        name = options.arch
+        if options.width != 1.0:
+            name += f"-w{options.width:g}"
+        if options.depth != 1.0:
+            name += f"-d{options.depth:g}"
+        if options.activation != "relu":
+            name += f"-{options.activation}"
+        return name
+
+    def default_inputs(self, options: ZooOptions, artifact: ModelArtifact) -> list[InputSpec]:  # type: ignore[override]
+        """One NCHW float input named ``input``."""
+        return [InputSpec(name="input", shape=["batch", options.in_channels, options.input_size, options.input_size])]
+
+    def load(self, options: ZooOptions, ctx: ModelContext) -> ModelArtifact:  # type: ignore[override]
+        """Build the model with weights drawn from the case seed."""
+        import torch
+
+        from benchharness_torch import module_artifact
+        from benchharness_zoo.models import build_model
+
+        torch.manual_seed(ctx.seed)
+        module = build_model(
+            options.arch,
+            width=options.width,
+            depth=options.depth,
+            input_size=options.input_size,
+            num_classes=options.num_classes,
+            activation=options.activation,
+            in_channels=options.in_channels,
+        )
+        return module_artifact(module, identity=f"zoo:{options.model_dump_json()}:seed={ctx.seed}")
+
+
+@hookimpl
+def benchharness_register_model_sources(register):  # type: ignore[no-untyped-def]
+    """Register the zoo."""
+    register(ZooSource)
