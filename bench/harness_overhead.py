@@ -299,11 +299,11 @@ def part_ratio(args: argparse.Namespace, work: Path, model: Path, env: dict[str,
         harness = run_harness(suite, work / f"ort-round-{i:02d}", env)
         loop = run_bare_loop(model, args.threads, args.time, args.loop_warmup, loop_env)
         ratio = harness["median_ns"] / loop["median_ns"]
-        rounds.append({"round": i, "harness": harness, "loop": loop, "ratio": ratio})
+        rounds.append({"round": i, "harness": harness, "loop": loop, "ratio": ratio, "loadavg_1min": os.getloadavg()[0]})
         log(
             f"  round {i + 1:2d}/{args.rounds}: harness {harness['median_ns'] / 1e3:9.2f} us "
             f"(n={harness['count']}, {harness['stop_reason']}), loop {loop['median_ns'] / 1e3:9.2f} us "
-            f"(n={loop['count']}), ratio {ratio:.4f}"
+            f"(n={loop['count']}), ratio {ratio:.4f}, load {os.getloadavg()[0]:.2f}"
         )
     ratios = [r["ratio"] for r in rounds]
     h_medians = [r["harness"]["median_ns"] for r in rounds]

@@ -60,7 +60,7 @@ def make_inputs(specs: list[InputSpec], seed: int) -> dict[str, np.ndarray]:
         else:
             rng = np.random.default_rng([seed, zlib.crc32(spec.name.encode())])
             array = _random(rng, shape, dtype, spec.range)
-        arrays[spec.name] = np.ascontiguousarray(array)
+        arrays[spec.name] = np.require(array, requirements="C")  # ascontiguousarray would make 0-d arrays 1-d
     return arrays
 
 
