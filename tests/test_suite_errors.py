@@ -216,11 +216,15 @@ DOCUMENT_CASES = {
         BASE + "description: !!python/object:os.system x\n",
         "{p}:7 description: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object:os.system'",
     ),
-    "bad-int-tag": (BASE + "batch_sizes: [!!int one]\n", "{p}:7 batch_sizes[0]: invalid int 'one': invalid literal for int() with base 10: 'one'"),
-    "impossible-date": (BASE + "description: 2024-13-45\n", "{p}:7 description: invalid timestamp '2024-13-45': month must be in 1..12"),
+    "bad-int-tag": (
+        BASE + "batch_sizes: [!!int one]\n",
+        "{p}:7 batch_sizes[0]: invalid int 'one': invalid literal for int() with base 10: 'one'",
+    ),
+    "impossible-date": (
+        BASE + "description: 2024-13-45\n",
+        "{p}:7 description: invalid timestamp '2024-13-45': month must be in 1..12",
+    ),
 }
-
-
 @pytest.mark.parametrize("text, line", DOCUMENT_CASES.values(), ids=DOCUMENT_CASES.keys())
 def test_bad_document(tmp_path: Path, host: PluginHost, text: str, line: str) -> None:
     path = write(tmp_path, text)
@@ -438,7 +442,10 @@ def test_backend_threads_zero(tmp_path: Path, host: PluginHost) -> None:
 PLUGIN_OPTION_CASES = {
     "unknown-backend-option": (
         BASE + "    graph_opt_level: all\n",
-        [f"{{p}}:7 backends[0].graph_opt_level: unknown field (did you mean 'graph_optimization_level'?); known: {ORT_FIELDS}"],
+        [
+            "{p}:7 backends[0].graph_opt_level: unknown field (did you mean 'graph_optimization_level'?); "
+            f"known: {ORT_FIELDS}"
+        ],
     ),
     "backend-option-named-like-a-type": (
         BASE + "    int: 3\n",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from benchharness.api import (
     Backend,
@@ -171,11 +172,15 @@ class TorchScriptSource(ModelSource):
 class PythonOptions(Options):
     """Options of the ``python`` model source."""
 
-    factory: str = Field(
-        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
-        description="'package.module:function' returning a torch.nn.Module.",
-    )
+    factory: str = Field(description="'package.module:function' returning a torch.nn.Module.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the factory.")
+
+    @field_validator("factory")
+    @classmethod
+    def _module_colon_function(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", value):
+            raise ValueError(f"expected 'package.module:function', got {value!r}")
+        return value
 
 
 class PythonSource(ModelSource):
