@@ -1,0 +1,38 @@
+"""The zoo model source: options, names, inputs, and agreement with the model code."""
+
+from __future__ import annotations
+
+import pytest
+
+import benchharness_zoo
+from benchharness.api import ModelContext
+
+models = pytest.importorskip("benchharness_zoo.models")
+
+
+def test_option_choices_match_the_model_code():
+    assert set(benchharness_zoo.ARCH_NAMES) == set(models.ARCHITECTURES)
+    assert set(benchharness_zoo.ACTIVATION_NAMES) == set(models.ACTIVATIONS)
+
+
+def test_default_names_and_inputs():
+    source = benchharness_zoo.ZooSource()
+    opts = benchharness_zoo.ZooOptions(arch="resnet")
+    assert source.default_name(opts) == "resnet"
+    opts = benchharness_zoo.ZooOptions(arch="squeezenet", width=0.5, depth=2, activation="swish", input_size=96)
+    assert source.default_name(opts) == "squeezenet-w0.5-d2-swish"
+    (spec,) = source.default_inputs(opts, artifact=None)  # type: ignore[arg-type]
+    assert (spec.name, spec.shape, spec.dtype) == ("input", ["batch", 3, 96, 96], "float32")
+
+
+def test_weights_follow_the_seed(tmp_path):
+    source = benchharness_zoo.ZooSource()
+    opts = benchharness_zoo.ZooOptions(arch="mobilenet_v2", width=0.25, input_size=32, num_classes=10)
+
+    def load(seed: int):
+        return source.load(opts, ModelContext(base_dir=tmp_path, cache_dir=tmp_path, seed=seed))
+
+    a, b, c = load(0), load(0), load(1)
+    assert a.content_hash == b.content_hash != c.content_hash
+    assert a.format == "torch" and a.info["parameters"] > 0
+    assert a.size_bytes() >= 4 * a.info["parameters"]
