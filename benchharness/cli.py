@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _err(message: str) -> None:
+    sys.stdout.flush()  # keep stdout and stderr in order when both go to one pipe
     print(message, file=sys.stderr)
 
 

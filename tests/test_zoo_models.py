@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +25,30 @@ BLOCKS: dict[str, tuple[type[nn.Module], list[int]]] = {
     "squeezenet": (models.Fire, [n for _, _, n, _ in models.SqueezeNet.GROUPS]),
     "resnet": (models.BasicBlock, [n for _, n, _ in models.ResNet.STAGES]),
 }
+
+
+# The zoo is exported with the TorchScript exporter (dynamo=False), which torch marks deprecated.
+LEGACY_EXPORTER = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread: the test models are tiny, and on a busy 2-core
+    machine OpenMP spin-waits made threaded runs of this file 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _session(path: Path) -> Any:
+    """Open an ONNX Runtime CPU session on one thread, for the same reason."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _params(model: nn.Module) -> int:
@@ -118,10 +144,11 @@ def test_same_seed_same_weights(arch: str) -> None:
     assert not all(torch.equal(first[k], other[k]) for k in first)
 
 
+@LEGACY_EXPORTER
 @pytest.mark.parametrize("arch", ARCHS)
 def test_onnx_export_matches_torch(arch: str, tmp_path: Path) -> None:
     """The exported graph, run by ONNX Runtime, gives torch's logits within 1e-4."""
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     torch.manual_seed(0)
     model = build_model(arch, width=0.25, input_size=48, num_classes=10)
@@ -130,17 +157,18 @@ def test_onnx_export_matches_torch(arch: str, tmp_path: Path) -> None:
     torch.onnx.export(
         model, (x,), str(path), dynamo=False, opset_version=17, input_names=["input"], output_names=["logits"]
     )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = _session(path)
     (got,) = session.run(["logits"], {"input": x.numpy()})
     with torch.no_grad():
         want = model(x).numpy()
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
 
 
+@LEGACY_EXPORTER
 @pytest.mark.parametrize("arch", ARCHS)
 def test_onnx_export_with_dynamic_shapes(arch: str, tmp_path: Path) -> None:
     """With dynamic batch and spatial axes the graph runs at shapes other than the traced one."""
-    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     model = build_model(arch, width=0.25, input_size=32, num_classes=3)
     path = tmp_path / f"{arch}.onnx"
@@ -154,7 +182,7 @@ def test_onnx_export_with_dynamic_shapes(arch: str, tmp_path: Path) -> None:
         output_names=["logits"],
         dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}},
     )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = _session(path)
     x = torch.randn(3, 3, 40, 56)
     (got,) = session.run(["logits"], {"input": x.numpy()})
     with torch.no_grad():
