@@ -37,6 +37,11 @@ def _require_positive_seconds(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
 
 
+def _require_min_time(min_time_s: float, max_time_s: float) -> None:
+    if not (isinstance(min_time_s, (int, float)) and math.isfinite(min_time_s) and 0 <= min_time_s <= max_time_s):
+        raise ValueError(f"min_time_s must be between 0 and max_time_s ({max_time_s}), got {min_time_s!r}")
+
+
 def _require_open_unit(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and 0.0 < value < 1.0):
         raise ValueError(f"{name} must be in the open interval (0, 1), got {value!r}")
@@ -49,13 +54,17 @@ class WarmupSettings:
     Warmup runs windows of ``window`` calls and compares the median of each
     window with the previous one. It has settled once the relative change is
     at most ``tolerance`` for ``stable_windows`` windows in a row and at least
-    ``min_iterations`` calls were made. It gives up (unsettled) at
-    ``max_iterations`` calls or once ``max_time_s`` has passed.
+    ``min_iterations`` calls were made and ``min_time_s`` has passed. It gives
+    up (unsettled) at ``max_iterations`` calls or once ``max_time_s`` has
+    passed.
     """
 
     min_iterations: int = 10
     max_iterations: int = 10_000
     max_time_s: float = 10.0
+    #: Short windows of a fast model can agree while caches, allocators and
+    #: CPU clocks are still warming; a floor in seconds guards against that.
+    min_time_s: float = 0.0
     window: int = 10
     tolerance: float = 0.05
     stable_windows: int = 2
@@ -69,6 +78,7 @@ class WarmupSettings:
                 f"max_iterations ({self.max_iterations})"
             )
         _require_positive_seconds("max_time_s", self.max_time_s)
+        _require_min_time(self.min_time_s, self.max_time_s)
         if not (
             isinstance(self.tolerance, (int, float))
             and math.isfinite(self.tolerance)
@@ -81,16 +91,20 @@ class WarmupSettings:
 class SamplingSettings:
     """When sampling stops.
 
-    Sampling stops as soon as at least ``min_samples`` were taken and the
-    ``ci_level`` confidence interval of the median has a relative half-width
-    of at most ``target_ci``; or at ``max_samples``; or once ``max_time_s``
-    has passed. Before ``min_samples`` are in hand the budget stretches to
+    Sampling stops as soon as at least ``min_samples`` were taken, at least
+    ``min_time_s`` has passed, and the ``ci_level`` confidence interval of the
+    median has a relative half-width of at most ``target_ci``; or at
+    ``max_samples``; or once ``max_time_s`` has passed. Before
+    ``min_samples`` are in hand the budget stretches to
     ``MIN_SAMPLES_TIME_FACTOR * max_time_s``.
     """
 
     min_samples: int = 20
     max_samples: int = 100_000
     max_time_s: float = 10.0
+    #: On a shared machine consecutive samples are correlated: a tight CI from
+    #: a few milliseconds of samples understates run-to-run variation.
+    min_time_s: float = 0.0
     target_ci: float = 0.01
     ci_level: float = 0.95
 
@@ -103,6 +117,7 @@ class SamplingSettings:
                 f"max_samples ({self.max_samples})"
             )
         _require_positive_seconds("max_time_s", self.max_time_s)
+        _require_min_time(self.min_time_s, self.max_time_s)
         _require_open_unit("target_ci", self.target_ci)
         _require_open_unit("ci_level", self.ci_level)
 
@@ -177,10 +192,15 @@ def warm_up(
         else:
             streak = 0
         previous = current
-        if streak >= settings.stable_windows and iterations >= settings.min_iterations:
+        elapsed_ns = clock() - start
+        if (
+            streak >= settings.stable_windows
+            and iterations >= settings.min_iterations
+            and elapsed_ns >= settings.min_time_s * _NS_PER_S
+        ):
             settled = True
             break
-        out_of_time = clock() - start >= budget_ns
+        out_of_time = elapsed_ns >= budget_ns
         if iterations >= settings.max_iterations or (
             out_of_time and iterations >= settings.min_iterations
         ):
@@ -208,19 +228,24 @@ def sample(
     """
     start = clock()
     budget_ns = settings.max_time_s * _NS_PER_S
+    min_time_ns = settings.min_time_s * _NS_PER_S
     samples: list[int] = []
     batch = 1
     while True:
         samples += time_batch(fn, batch, clock)
         count = len(samples)
         enough = count >= settings.min_samples
-        if enough and summarize(samples, settings.ci_level).ci_rel_halfwidth <= settings.target_ci:
+        elapsed_ns = clock() - start
+        if (
+            enough
+            and elapsed_ns >= min_time_ns
+            and summarize(samples, settings.ci_level).ci_rel_halfwidth <= settings.target_ci
+        ):
             reason = "ci_reached"
             break
         if count >= settings.max_samples:
             reason = "max_samples"
             break
-        elapsed_ns = clock() - start
         deadline_ns = budget_ns if enough else MIN_SAMPLES_TIME_FACTOR * budget_ns
         if elapsed_ns >= deadline_ns:
             reason = "time_budget"

@@ -127,6 +127,9 @@ class WarmupConfig(Strict):
     min_iterations: PositiveInt = 10
     max_iterations: PositiveInt = 10_000
     max_time: PositiveFloat = Field(5.0, description="Seconds.")
+    min_time: float = Field(
+        0.5, ge=0, description="Seconds of warmup at least, even when windows agree earlier (capped at max_time)."
+    )
     window: PositiveInt = 10
     tolerance: float = Field(0.05, gt=0, lt=1)
     stable_windows: PositiveInt = 2
@@ -139,6 +142,9 @@ class MeasureConfig(Strict):
     min_samples: PositiveInt = 20
     max_samples: PositiveInt = 100_000
     max_time: PositiveFloat = Field(5.0, description="Sampling time budget per case, seconds.")
+    min_time: float = Field(
+        1.0, ge=0, description="Seconds of sampling at least before the CI target may stop it (capped at max_time)."
+    )
     target_ci: float = Field(
         0.01, gt=0, lt=1, description="Stop when the CI of the median is within this fraction of it."
     )
@@ -153,6 +159,7 @@ class MeasureConfig(Strict):
             raise ValueError(f"min_samples ({self.min_samples}) exceeds max_samples ({self.max_samples})")
         if self.warmup.min_iterations > self.warmup.max_iterations:
             raise ValueError("warmup.min_iterations exceeds warmup.max_iterations")
+
         return self
 
 

@@ -95,6 +95,15 @@ def test_warmup_respects_min_iterations() -> None:
     assert report.iterations == 100
 
 
+def test_warmup_respects_min_time() -> None:
+    clock = FakeClock()
+    # Windows agree from the start, but each call is 1 ms and at least 0.25 s must pass: 250 calls.
+    report = warm_up(clock.workload(constant(1_000_000)), WarmupSettings(min_time_s=0.25), clock)
+    assert report.settled is True
+    assert report.iterations == 250
+    assert report.elapsed_s == pytest.approx(0.25)
+
+
 @pytest.mark.parametrize("max_iterations", [200, 205])
 def test_warmup_never_settles_on_alternating_windows(max_iterations: int) -> None:
     clock = FakeClock()
@@ -133,6 +142,16 @@ def test_sample_reaches_ci_for_constant_timings_after_min_samples() -> None:
     assert reason == "ci_reached"
     assert samples == [1000] * 20
     assert elapsed_s == pytest.approx(20 * 1000 / S)
+
+
+def test_sample_keeps_going_until_min_time() -> None:
+    clock = FakeClock()
+    settings = SamplingSettings(min_time_s=0.5, max_time_s=2.0)
+    samples, reason, elapsed_s = sample(clock.workload(constant(1_000_000)), settings, clock)
+    # The CI target is met after 20 samples, but half a second of 1 ms calls must pass first.
+    assert reason == "ci_reached"
+    assert len(samples) >= 500
+    assert 0.5 <= elapsed_s < 2.0
 
 
 def test_sample_needs_enough_samples_for_the_ci_level() -> None:
@@ -246,6 +265,8 @@ def test_measure_with_real_clock_is_consistent() -> None:
         ({"max_time_s": math.nan}, "max_time_s must be a finite number of seconds > 0"),
         ({"tolerance": -0.01}, "tolerance must be a finite number >= 0"),
         ({"tolerance": math.nan}, "tolerance must be a finite number >= 0"),
+        ({"min_time_s": 11.0}, r"min_time_s must be between 0 and max_time_s \(10.0\), got 11.0"),
+        ({"min_time_s": -1}, r"min_time_s must be between 0 and max_time_s"),
     ],
 )
 def test_warmup_settings_validation(kwargs: dict, message: str) -> None:
@@ -264,6 +285,7 @@ def test_warmup_settings_validation(kwargs: dict, message: str) -> None:
         ({"target_ci": 1.0}, r"target_ci must be in the open interval \(0, 1\)"),
         ({"ci_level": 1.0}, r"ci_level must be in the open interval \(0, 1\)"),
         ({"ci_level": 0.0}, r"ci_level must be in the open interval \(0, 1\)"),
+        ({"min_time_s": 20.0}, r"min_time_s must be between 0 and max_time_s \(10.0\), got 20.0"),
     ],
 )
 def test_sampling_settings_validation(kwargs: dict, message: str) -> None:

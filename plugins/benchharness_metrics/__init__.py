@@ -24,6 +24,7 @@ class Latency(Metric):
             min_iterations=cfg.warmup.min_iterations,
             max_iterations=cfg.warmup.max_iterations,
             max_time_s=cfg.warmup.max_time,
+            min_time_s=min(cfg.warmup.min_time, cfg.warmup.max_time),
             window=cfg.warmup.window,
             tolerance=cfg.warmup.tolerance,
             stable_windows=cfg.warmup.stable_windows,
@@ -32,6 +33,7 @@ class Latency(Metric):
             min_samples=cfg.min_samples,
             max_samples=cfg.max_samples,
             max_time_s=cfg.max_time,
+            min_time_s=min(cfg.min_time, cfg.max_time),
             target_ci=cfg.target_ci,
             ci_level=cfg.ci_level,
         )
