@@ -39,7 +39,7 @@ def test_hook_is_exercised_by_a_test_plugin(hook):
 
 
 def test_rendered_reference_is_current():
-    text = docs.DOC_PATH.read_text()
+    text = (ROOT / docs.DOC_PATH).read_text()
     assert docs.START in text and docs.END in text
     assert docs.updated(text) == text, "docs/plugins.md is out of date: run python -m benchharness.docs"
     for hook in HOOKS:
