@@ -42,6 +42,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchharness import machine
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 BARE_LOOP = BENCH_DIR / "bare_loop.py"
@@ -82,16 +84,6 @@ def spread(values: list[float]) -> dict[str, float]:
         "min": min(values),
         "max": max(values),
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def usable_cores() -> int:
@@ -307,21 +299,30 @@ def time_process(cmd: list[str], env: dict[str, str]) -> float:
 # --------------------------------------------------------------------------- the four parts
 
 
-def part_ratio(args: argparse.Namespace, work: Path, model: Path, env: dict[str, str]) -> dict[str, Any]:
-    suite = work / "ort-suite.yaml"
-    suite.write_text(ort_suite(model, args.threads, args.time), encoding="utf-8")
+def interleave(
+    args: argparse.Namespace, work: Path, model: Path, env: dict[str, str], suite: Path, count: int, tag: str
+) -> list[dict[str, Any]]:
+    """``count`` rounds of one harness run then one bare-loop run, each with its ratio."""
     loop_env = dict(env, **thread_env(args.threads), PYTHONUNBUFFERED="1")
     rounds = []
-    for i in range(args.rounds):
-        harness = run_harness(suite, work / f"ort-round-{i:02d}", env)
+    for i in range(count):
+        harness = run_harness(suite, work / f"{tag}-round-{i:02d}", env)
         loop = run_bare_loop(model, args.threads, args.time, args.loop_warmup, loop_env)
         ratio = harness["median_ns"] / loop["median_ns"]
         rounds.append({"round": i, "harness": harness, "loop": loop, "ratio": ratio, "loadavg_1min": os.getloadavg()[0]})
         log(
-            f"  round {i + 1:2d}/{args.rounds}: harness {harness['median_ns'] / 1e3:9.2f} us "
-            f"(n={harness['count']}, {harness['stop_reason']}), loop {loop['median_ns'] / 1e3:9.2f} us "
+            f"  round {i + 1:2d}/{count}: harness {harness['median_ns'] / 1e3:9.2f} us "
+            f"(n={harness['count']} in {harness['sampling_time_s'] * 1e3:.1f} ms, {harness['stop_reason']}; "
+            f"warm-up {harness['warmup']['iterations']} calls), loop {loop['median_ns'] / 1e3:9.2f} us "
             f"(n={loop['count']}), ratio {ratio:.4f}, load {os.getloadavg()[0]:.2f}"
         )
+    return rounds
+
+
+def part_ratio(args: argparse.Namespace, work: Path, model: Path, env: dict[str, str]) -> dict[str, Any]:
+    suite = work / "ort-suite.yaml"
+    suite.write_text(ort_suite(model, args.threads, args.time), encoding="utf-8")
+    rounds = interleave(args, work, model, env, suite, args.rounds, "ort")
     ratios = [r["ratio"] for r in rounds]
     h_medians = [r["harness"]["median_ns"] for r in rounds]
     l_medians = [r["loop"]["median_ns"] for r in rounds]
@@ -372,19 +373,7 @@ def part_defaults(args: argparse.Namespace, work: Path, model: Path, env: dict[s
     """Informational: the harness at its default measure settings vs the same bare loop, interleaved."""
     suite = work / "ort-defaults-suite.yaml"
     suite.write_text(default_suite(model, args.threads), encoding="utf-8")
-    loop_env = dict(env, **thread_env(args.threads), PYTHONUNBUFFERED="1")
-    rounds = []
-    for i in range(args.default_rounds):
-        harness = run_harness(suite, work / f"defaults-round-{i:02d}", env)
-        loop = run_bare_loop(model, args.threads, args.time, args.loop_warmup, loop_env)
-        ratio = harness["median_ns"] / loop["median_ns"]
-        rounds.append({"round": i, "harness": harness, "loop": loop, "ratio": ratio, "loadavg_1min": os.getloadavg()[0]})
-        log(
-            f"  round {i + 1:2d}/{args.default_rounds}: harness {harness['median_ns'] / 1e3:9.2f} us "
-            f"(n={harness['count']} in {harness['sampling_time_s'] * 1e3:.1f} ms, {harness['stop_reason']}; "
-            f"warm-up {harness['warmup']['iterations']} calls), loop {loop['median_ns'] / 1e3:9.2f} us "
-            f"(n={loop['count']}), ratio {ratio:.4f}, load {os.getloadavg()[0]:.2f}"
-        )
+    rounds = interleave(args, work, model, env, suite, args.default_rounds, "defaults")
     ratios = [r["ratio"] for r in rounds]
     h_medians = [r["harness"]["median_ns"] for r in rounds]
     l_medians = [r["loop"]["median_ns"] for r in rounds]
@@ -621,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
             "default_rounds": args.default_rounds,
         },
         "machine": {
-            "cpu_model": cpu_model(),
+            "cpu_model": machine.cpu_model(),
             "cpu_count": os.cpu_count(),
             "usable_cores": usable_cores(),
             "platform": platform.platform(),
