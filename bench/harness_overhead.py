@@ -309,7 +309,9 @@ def interleave(
         harness = run_harness(suite, work / f"{tag}-round-{i:02d}", env)
         loop = run_bare_loop(model, args.threads, args.time, args.loop_warmup, loop_env)
         ratio = harness["median_ns"] / loop["median_ns"]
-        rounds.append({"round": i, "harness": harness, "loop": loop, "ratio": ratio, "loadavg_1min": os.getloadavg()[0]})
+        rounds.append(
+            {"round": i, "harness": harness, "loop": loop, "ratio": ratio, "loadavg_1min": os.getloadavg()[0]}
+        )
         log(
             f"  round {i + 1:2d}/{count}: harness {harness['median_ns'] / 1e3:9.2f} us "
             f"(n={harness['count']} in {harness['sampling_time_s'] * 1e3:.1f} ms, {harness['stop_reason']}; "
@@ -467,7 +469,7 @@ def summary_text(res: dict[str, Any]) -> str:
         f"(per-round range {r['min_ratio']:.4f} .. {r['max_ratio']:.4f}); target {RATIO_LOW}-{RATIO_HIGH}: "
         f"{verdict(r['ratio_pass'])}",
         f"   medians of per-round medians: harness {hs['median'] / 1e3:.2f} us, loop {ls['median'] / 1e3:.2f} us",
-        f"2. spread of per-round medians  harness      loop",
+        "2. spread of per-round medians  harness      loop",
         f"   relative IQR                 {hs['rel_iqr']:8.4f}  {ls['rel_iqr']:8.4f}   harness no wider: "
         f"{'yes' if r['rel_iqr_no_wider'] else 'no'}",
         f"   (max-min)/median             {hs['rel_range']:8.4f}  {ls['rel_range']:8.4f}   harness no wider: "
@@ -517,16 +519,13 @@ def summary_text(res: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Check that benchharness measures soundly: harness vs bare loop, spread, "
-        "noop overhead, start-up."
+        description="Check that benchharness measures soundly: harness vs bare loop, spread, noop overhead, start-up."
     )
     parser.add_argument("--rounds", type=int, default=20, help=f"interleaved rounds (default 20, minimum {MIN_ROUNDS})")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads on both sides (default 1)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write every raw number to this JSON file")
     parser.add_argument("--time", type=float, default=2.0, help="sampling seconds per round, both sides (default 2.0)")
-    parser.add_argument(
-        "--loop-warmup", type=float, default=0.5, help="warm-up seconds of the bare loop (default 0.5)"
-    )
+    parser.add_argument("--loop-warmup", type=float, default=0.5, help="warm-up seconds of the bare loop (default 0.5)")
     parser.add_argument(
         "--default-rounds",
         type=int,
@@ -586,7 +585,9 @@ def main(argv: list[str] | None = None) -> int:
         startup = part_startup(args, env)
         defaults = None
         if args.default_rounds > 0:
-            log(f"5. (informational) {args.default_rounds} rounds, harness at its default measure settings then loop ...")
+            log(
+                f"5. (informational) {args.default_rounds} rounds, harness at its default measure settings then loop ..."
+            )
             defaults = part_defaults(args, work, model, env)
     except RuntimeError as exc:
         log(f"error: {exc}")

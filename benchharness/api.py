@@ -202,9 +202,7 @@ class BackendOptions(Options):
     """Options every backend accepts."""
 
     label: str | None = Field(None, description="Name of this backend in case ids; defaults to the backend's name.")
-    threads: PositiveInt | None = Field(
-        None, description="Intra-op threads; defaults to the target's thread count."
-    )
+    threads: PositiveInt | None = Field(None, description="Intra-op threads; defaults to the target's thread count.")
 
 
 class Backend(PluginItem, ABC):

@@ -203,7 +203,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = [c for c in results.cases if c.status != "ok"]
     _err(f"results: {path}")
     if failed:
-        _err(f"{len(failed)} of {len(results.cases)} cases failed: " + ", ".join(f"{c.case_id} ({c.status})" for c in failed))
+        _err(
+            f"{len(failed)} of {len(results.cases)} cases failed: "
+            + ", ".join(f"{c.case_id} ({c.status})" for c in failed)
+        )
         return EXIT_CASES_FAILED
     return EXIT_OK
 

@@ -35,11 +35,7 @@ API_CLASSES = (
 
 def hook_functions() -> list[tuple[str, object]]:
     """Every hook specification, in source order."""
-    hooks = [
-        (name, fn)
-        for name, fn in vars(hookspecs).items()
-        if name.startswith("benchharness_") and callable(fn)
-    ]
+    hooks = [(name, fn) for name, fn in vars(hookspecs).items() if name.startswith("benchharness_") and callable(fn)]
     return sorted(hooks, key=lambda item: inspect.getsourcelines(item[1])[1])  # type: ignore[arg-type]
 
 

@@ -74,16 +74,11 @@ class WarmupSettings:
             _require_positive_int(name, getattr(self, name))
         if self.min_iterations > self.max_iterations:
             raise ValueError(
-                f"min_iterations ({self.min_iterations}) must not exceed "
-                f"max_iterations ({self.max_iterations})"
+                f"min_iterations ({self.min_iterations}) must not exceed max_iterations ({self.max_iterations})"
             )
         _require_positive_seconds("max_time_s", self.max_time_s)
         _require_min_time(self.min_time_s, self.max_time_s)
-        if not (
-            isinstance(self.tolerance, (int, float))
-            and math.isfinite(self.tolerance)
-            and self.tolerance >= 0
-        ):
+        if not (isinstance(self.tolerance, (int, float)) and math.isfinite(self.tolerance) and self.tolerance >= 0):
             raise ValueError(f"tolerance must be a finite number >= 0, got {self.tolerance!r}")
 
 
@@ -112,10 +107,7 @@ class SamplingSettings:
         _require_positive_int("min_samples", self.min_samples)
         _require_positive_int("max_samples", self.max_samples)
         if self.min_samples > self.max_samples:
-            raise ValueError(
-                f"min_samples ({self.min_samples}) must not exceed "
-                f"max_samples ({self.max_samples})"
-            )
+            raise ValueError(f"min_samples ({self.min_samples}) must not exceed max_samples ({self.max_samples})")
         _require_positive_seconds("max_time_s", self.max_time_s)
         _require_min_time(self.min_time_s, self.max_time_s)
         _require_open_unit("target_ci", self.target_ci)
@@ -147,9 +139,7 @@ class Measurement:
     summary: Summary
 
 
-def time_batch(
-    fn: Callable[[], object], n: int, clock: Clock = time.perf_counter_ns
-) -> list[int]:
+def time_batch(fn: Callable[[], object], n: int, clock: Clock = time.perf_counter_ns) -> list[int]:
     """Call ``fn`` ``n`` times and return each call's duration in clock units (ns).
 
     This is the only timed region of the harness, so the loop body is just
@@ -167,9 +157,7 @@ def time_batch(
     return samples
 
 
-def warm_up(
-    fn: Callable[[], object], settings: WarmupSettings, clock: Clock = time.perf_counter_ns
-) -> WarmupReport:
+def warm_up(fn: Callable[[], object], settings: WarmupSettings, clock: Clock = time.perf_counter_ns) -> WarmupReport:
     """Call ``fn`` until its timings settle, as described by ``WarmupSettings``.
 
     At least ``min_iterations`` calls are always made, even past
@@ -201,9 +189,7 @@ def warm_up(
             settled = True
             break
         out_of_time = elapsed_ns >= budget_ns
-        if iterations >= settings.max_iterations or (
-            out_of_time and iterations >= settings.min_iterations
-        ):
+        if iterations >= settings.max_iterations or (out_of_time and iterations >= settings.min_iterations):
             settled = False
             break
     elapsed_s = (clock() - start) / _NS_PER_S

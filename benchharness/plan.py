@@ -102,7 +102,10 @@ def expand(loaded: LoadedSuite) -> list[Case]:
     variants = [
         (
             variant_name(entry),
-            [ItemSpec(name=s.name, label=_label(s.options(), s.name), options=s.options()) for s in variant_steps(entry)],
+            [
+                ItemSpec(name=s.name, label=_label(s.options(), s.name), options=s.options())
+                for s in variant_steps(entry)
+            ],
         )
         for entry in suite.compressions
     ]

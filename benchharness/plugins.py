@@ -20,7 +20,7 @@ from typing import Any
 
 import pluggy
 
-from benchharness import __version__, hookspecs
+from benchharness import hookspecs
 from benchharness.errors import BenchError, unknown_name
 
 GROUP = "benchharness"

@@ -169,8 +169,9 @@ def run_in_worker(case: Case, loaded: LoadedSuite, host: PluginHost, settings: R
                 returncode = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
-                return _failed(case, "timeout", f"no result after {timeout:g} s; the worker was killed",
-                               started, t0, log_file)
+                return _failed(
+                    case, "timeout", f"no result after {timeout:g} s; the worker was killed", started, t0, log_file
+                )
             except BaseException:
                 _kill_group(proc)
                 raise
@@ -178,10 +179,8 @@ def run_in_worker(case: Case, loaded: LoadedSuite, host: PluginHost, settings: R
             return CaseResult.model_validate(json.loads(result_file.read_text(encoding="utf-8")))
         if returncode < 0:
             name = _signal_name(-returncode)
-            return _failed(case, "crashed", f"worker killed by signal {name}", started, t0, log_file,
-                           signal=name)
-        return _failed(case, "crashed", f"worker exited with code {returncode} and no result", started, t0,
-                       log_file)
+            return _failed(case, "crashed", f"worker killed by signal {name}", started, t0, log_file, signal=name)
+        return _failed(case, "crashed", f"worker exited with code {returncode} and no result", started, t0, log_file)
 
 
 def _failed(

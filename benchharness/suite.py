@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from benchharness.errors import SuiteError, did_you_mean, unknown_name
-from benchharness.yamlfile import LocatedDocument, Loc, load_yaml
+from benchharness.yamlfile import Loc, LocatedDocument, load_yaml
 
 if TYPE_CHECKING:
     from benchharness.plugins import PluginHost
@@ -116,7 +116,9 @@ StepEntry = Annotated[
     Discriminator(_entry_kind),
 ]
 VariantEntry = Annotated[
-    Annotated[str, Tag("<name>")] | Annotated[CompressionStep, Tag("<step>")] | Annotated[list[StepEntry], Tag("<list>")],
+    Annotated[str, Tag("<name>")]
+    | Annotated[CompressionStep, Tag("<step>")]
+    | Annotated[list[StepEntry], Tag("<list>")],
     Discriminator(_entry_kind),
 ]
 
@@ -345,7 +347,9 @@ def _check_unique_models(doc: LocatedDocument, labels: list[str]) -> list[str]:
         if label in labels[:i]:
             first = labels.index(label)
             problems.append(
-                doc.error(("models", i), f"duplicate model {label!r} (also models[{first}]); give each a distinct 'name'")
+                doc.error(
+                    ("models", i), f"duplicate model {label!r} (also models[{first}]); give each a distinct 'name'"
+                )
             )
     return problems
 

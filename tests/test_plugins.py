@@ -192,12 +192,16 @@ print("HEAVY", heavy, "CODE", code)
 @pytest.mark.parametrize("args", [["plugins"], ["plugins", "--json"], ["validate", "suites/mobile.yaml"], ["schema"]])
 def test_commands_do_not_import_frameworks(args):
     root = Path(__file__).parents[1]
-    proc = subprocess.run([sys.executable, "-c", LAZY_CHECK, *args], cwd=root, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", LAZY_CHECK, *args], cwd=root, capture_output=True, text=True, timeout=60
+    )
     assert "HEAVY [] CODE 0" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_help_imports_neither_frameworks_nor_pydantic():
     code = "import sys\nfrom benchharness.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
     code += "print('LOADED', sorted(m for m in ('torch', 'onnxruntime', 'pydantic', 'numpy') if m in sys.modules))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=dict(os.environ)
+    )
     assert "LOADED []" in proc.stdout, proc.stdout + proc.stderr

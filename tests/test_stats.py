@@ -170,8 +170,19 @@ def test_bad_level_raises(level: float) -> None:
 def test_to_dict_is_plain_and_json_safe() -> None:
     d = summarize(np.int64([5, 1, 4, 2, 3, 9, 7])).to_dict()
     assert list(d) == [
-        "count", "min", "mean", "stdev", "median", "p90", "p95", "p99",
-        "max", "iqr", "ci_low", "ci_high", "ci_level",
+        "count",
+        "min",
+        "mean",
+        "stdev",
+        "median",
+        "p90",
+        "p95",
+        "p99",
+        "max",
+        "iqr",
+        "ci_low",
+        "ci_high",
+        "ci_level",
     ]
     assert type(d["count"]) is int
     assert all(type(v) is float for k, v in d.items() if k != "count")
@@ -180,8 +191,19 @@ def test_to_dict_is_plain_and_json_safe() -> None:
 
 def test_to_dict_maps_nan_to_none() -> None:
     s = Summary(
-        count=1, min=1.0, mean=1.0, stdev=math.nan, median=1.0, p90=1.0, p95=1.0,
-        p99=1.0, max=1.0, iqr=0.0, ci_low=math.nan, ci_high=math.nan, ci_level=0.95,
+        count=1,
+        min=1.0,
+        mean=1.0,
+        stdev=math.nan,
+        median=1.0,
+        p90=1.0,
+        p95=1.0,
+        p99=1.0,
+        max=1.0,
+        iqr=0.0,
+        ci_low=math.nan,
+        ci_high=math.nan,
+        ci_level=0.95,
     )
     d = s.to_dict()
     assert d["stdev"] is None and d["ci_low"] is None and d["ci_high"] is None

@@ -225,6 +225,8 @@ DOCUMENT_CASES = {
         "{p}:7 description: invalid timestamp '2024-13-45': month must be in 1..12",
     ),
 }
+
+
 @pytest.mark.parametrize("text, line", DOCUMENT_CASES.values(), ids=DOCUMENT_CASES.keys())
 def test_bad_document(tmp_path: Path, host: PluginHost, text: str, line: str) -> None:
     path = write(tmp_path, text)
@@ -337,7 +339,10 @@ SHAPE_CASES = {
         BASE + "compressions:\n  - 3\n",
         ["{p}:8 compressions[0]: expected a compression name, a mapping with 'name', or a list of them"],
     ),
-    "target-ci-too-big": (BASE + "measure:\n  target_ci: 2\n", ["{p}:8 measure.target_ci: Input should be less than 1"]),
+    "target-ci-too-big": (
+        BASE + "measure:\n  target_ci: 2\n",
+        ["{p}:8 measure.target_ci: Input should be less than 1"],
+    ),
     "min-samples-above-max": (
         BASE + "measure:\n  min_samples: 50\n  max_samples: 10\n",
         ["{p}:7 measure: min_samples (50) exceeds max_samples (10)"],
@@ -392,7 +397,9 @@ SHAPE_CASES.update(
         ),
         "input-shape-fraction": (
             _with_input("shape: [1, 2.5]"),
-            ["{p}:7 models[0].inputs[0].shape[1]: Input should be a valid integer, got a number with a fractional part"],
+            [
+                "{p}:7 models[0].inputs[0].shape[1]: Input should be a valid integer, got a number with a fractional part"
+            ],
         ),
         "input-value-and-range": (
             _with_input("shape: [1]", "value: 1", "range: [0, 1]"),
@@ -514,7 +521,9 @@ def test_unknown_backend(tmp_path: Path, host: PluginHost) -> None:
 def test_builtin_backends_listed(tmp_path: Path, host: PluginHost) -> None:
     """With the built-in plugins only, the list is exactly theirs."""
     path = write(tmp_path, BASE + "  - name: tensorrt\n")
-    assert problems_of(path, host) == [f"{path}:7 backends[1].name: unknown backend 'tensorrt'; known: onnxruntime, torch"]
+    assert problems_of(path, host) == [
+        f"{path}:7 backends[1].name: unknown backend 'tensorrt'; known: onnxruntime, torch"
+    ]
 
 
 def test_unknown_target(tmp_path: Path, host: PluginHost) -> None:
@@ -563,7 +572,9 @@ def test_unknown_zoo_arch(tmp_path: Path, host: PluginHost) -> None:
           - name: torch
         """,
     )
-    archs = [repr(arch) for arch in get_args(host.items["model_sources"]["zoo"].cls.Options.model_fields["arch"].annotation)]
+    archs = [
+        repr(arch) for arch in get_args(host.items["model_sources"]["zoo"].cls.Options.model_fields["arch"].annotation)
+    ]
     assert {"'mobilenet_v2'", "'shufflenet_v2'", "'squeezenet'", "'resnet'"} <= set(archs)
     listing = ", ".join(archs[:-1]) + " or " + archs[-1]
     assert problems_of(path, host) == [
@@ -752,11 +763,16 @@ def test_cli_validate_bad(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         (None, "{p}: no such file"),
         ("", "{p}:1: the file is empty, expected a mapping (a suite)"),
         ("[a, b]\n", "{p}:1: expected a mapping at the top level, found a list"),
-        ("name: [s\n", "{p}:2: YAML syntax error: expected ',' or ']', but got '<stream end>' "
-         "(while parsing a flow sequence that starts on line 1)"),
+        (
+            "name: [s\n",
+            "{p}:2: YAML syntax error: expected ',' or ']', but got '<stream end>' "
+            "(while parsing a flow sequence that starts on line 1)",
+        ),
         (BASE + "name: t\n", "{p}:7 name: duplicate key (first on line 1)"),
-        (BASE.replace("onnxruntime", "onnxruntim"),
-         "{p}:6 backends[0].name: unknown backend 'onnxruntim' (did you mean 'onnxruntime'?); known: onnxruntime, torch"),
+        (
+            BASE.replace("onnxruntime", "onnxruntim"),
+            "{p}:6 backends[0].name: unknown backend 'onnxruntim' (did you mean 'onnxruntime'?); known: onnxruntime, torch",
+        ),
     ],
     ids=["missing", "empty", "list", "syntax", "duplicate-key", "unknown-backend"],
 )

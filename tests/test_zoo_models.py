@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
 from benchharness_zoo import models
 from benchharness_zoo.models import ACTIVATIONS, ARCHITECTURES, build_model, min_input_size
+from torch import nn
 
 ARCHS = sorted(ARCHITECTURES)
 ACTIVATION_TYPES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "swish": nn.SiLU}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import benchharness_zoo
 import pytest
 
-import benchharness_zoo
 from benchharness.api import ModelContext
 
 models = pytest.importorskip("benchharness_zoo.models")

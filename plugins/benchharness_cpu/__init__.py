@@ -69,4 +69,3 @@ class CpuTarget(Target):
 def benchharness_register_targets(register):  # type: ignore[no-untyped-def]
     """Register the host CPU target."""
     register(CpuTarget)
-

@@ -27,7 +27,17 @@ OPT_LEVELS = {
 }
 
 # ONNX TensorProto element types to the suite's dtype names.
-ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64"}
+ONNX_DTYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+}
 
 
 class OrtOptions(BackendOptions):
@@ -72,9 +82,13 @@ class OnnxRuntimeBackend(Backend):
         so = ort.SessionOptions()
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = self.options.inter_op_threads
-        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[self.options.graph_optimization_level])
+        so.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, OPT_LEVELS[self.options.graph_optimization_level]
+        )
         so.execution_mode = (
-            ort.ExecutionMode.ORT_PARALLEL if self.options.execution_mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
+            ort.ExecutionMode.ORT_PARALLEL
+            if self.options.execution_mode == "parallel"
+            else ort.ExecutionMode.ORT_SEQUENTIAL
         )
         for key, value in self.options.session_config.items():
             so.add_session_config_entry(key, value)

@@ -36,7 +36,9 @@ class _TabulateReporter(Reporter):
 
         table = build(results)
         body = [[_cell(row.get(col.key), col.fmt) for col in table.columns] for row in table.rows]
-        return tabulate(body, headers=[col.header for col in table.columns], tablefmt=self.tablefmt, disable_numparse=True)
+        return tabulate(
+            body, headers=[col.header for col in table.columns], tablefmt=self.tablefmt, disable_numparse=True
+        )
 
 
 class TableReporter(_TabulateReporter):

@@ -63,8 +63,8 @@ class ZooSource(ModelSource):
     def load(self, options: ZooOptions, ctx: ModelContext) -> ModelArtifact:  # type: ignore[override]
         """Build the model with weights drawn from the case seed."""
         import torch
-
         from benchharness_torch import module_artifact
+
         from benchharness_zoo.models import build_model
 
         torch.manual_seed(ctx.seed)

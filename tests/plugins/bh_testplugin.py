@@ -51,7 +51,9 @@ class DummySource(ModelSource):
         return [InputSpec(name="x", shape=["batch", options.size])]
 
     def load(self, options: DummyOptions, ctx: ModelContext) -> ModelArtifact:  # type: ignore[override]
-        return ModelArtifact(format="dummy", content_hash=f"dummy-{options.size}", info={"size_bytes": 4 * options.size})
+        return ModelArtifact(
+            format="dummy", content_hash=f"dummy-{options.size}", info={"size_bytes": 4 * options.size}
+        )
 
 
 class ScriptedOptions(BackendOptions):
