@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("results", type=Path)
     show.add_argument("--format", default="table", metavar="NAME", help=FORMAT_HELP)
 
-    sub.add_parser("schema", help="print the suite JSON Schema (for editor autocompletion)")
+    sub.add_parser(
+        "schema", parents=[plugin_opts], help="print the suite JSON Schema, with plugin options (for editors)"
+    )
 
     plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list plugins and what they provide")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -96,7 +98,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     from benchharness.suite import json_schema
 
-    print(json.dumps(json_schema(), indent=2))
+    print(json.dumps(json_schema(_host(args)), indent=2))
     return EXIT_OK
 
 

@@ -443,9 +443,49 @@ def variant_name(entry: VariantEntry) -> str:
     return "+".join(names)
 
 
-def json_schema() -> dict[str, Any]:
-    """JSON Schema of the suite format, for editors."""
+def json_schema(host: PluginHost | None = None) -> dict[str, Any]:
+    """JSON Schema of the suite format, for editors.
+
+    With ``host``, the entries of ``backends``, ``targets`` and ``models`` are
+    each one of the installed plugins' ``Options`` (keyed by ``name`` or
+    ``source``), so editors complete plugin options too.
+    """
     schema = Suite.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "benchharness suite"
+    if host is not None:
+        defs = schema.setdefault("$defs", {})
+        for field_name, kind, key, common in (
+            ("backends", "backends", "name", {}),
+            ("targets", "targets", "name", {}),
+            ("models", "model_sources", "source", _model_entry_common(defs)),
+        ):
+            variants = [
+                _item_schema(name, provided.cls.Options, key, common, defs)
+                for name, provided in sorted(host.items[kind].items())
+            ]
+            if variants:
+                schema["properties"][field_name]["items"] = {"oneOf": variants}
     return schema
+
+
+def _model_entry_common(defs: dict[str, Any]) -> dict[str, Any]:
+    """The keys every model entry takes besides its source's options."""
+    props = dict(defs["ModelEntry"]["properties"])
+    props.pop("source")
+    return props
+
+
+def _item_schema(
+    name: str, options: type[BaseModel], key: str, common: dict[str, Any], defs: dict[str, Any]
+) -> dict[str, Any]:
+    sub = options.model_json_schema(ref_template="#/$defs/{model}")
+    defs.update(sub.pop("$defs", {}))
+    properties = {key: {"const": name}, **common, **sub.get("properties", {})}
+    return {
+        "title": f"{key} {name}",
+        "type": "object",
+        "properties": properties,
+        "required": [key, *sub.get("required", [])],
+        "additionalProperties": False,
+    }

@@ -40,8 +40,27 @@ def test_smoke_suite_runs(tmp_path, capsys):
     assert torch_case.runtime["backend"]["threads"] == ort_case.runtime["backend"]["threads"] == 1
     # Both backends ran the same weights: the ONNX file was exported from the torch model.
     assert ort_case.runtime["model"]["converted_by"] == "torch-onnx"
-    assert torch_case.metrics["model_size"].details["parameters"] == ort_case.metrics["model_size"].details[
-        "parameters"
-    ]
+    assert (
+        torch_case.metrics["model_size"].details["parameters"] == ort_case.metrics["model_size"].details["parameters"]
+    )
     table = capsys.readouterr().out
     assert "fastest" in table and "speedup vs backend=torch" in table
+
+
+def test_json_schema_accepts_shipped_suites_and_knows_plugin_options(capsys):
+    import json
+
+    import jsonschema
+    import yaml
+
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for path in SUITES:
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    suite = yaml.safe_load(SUITES[0].read_text())
+    suite["backends"][0]["channels_lst"] = True
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(suite, schema)
+    backends = {v["properties"]["name"]["const"] for v in schema["properties"]["backends"]["items"]["oneOf"]}
+    assert backends == {"torch", "onnxruntime"}
