@@ -166,7 +166,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from benchharness.errors import SuiteError
     from benchharness.plan import expand
-    from benchharness.plugins import autoload_disabled
     from benchharness.runner import Interrupted, Progress, RunSettings, run_suite
     from benchharness.suite import load_suite
 
@@ -186,7 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         output_dir=args.output,
         resume=args.resume,
         extra_plugins=list(args.plugin),
-        autoload=not autoload_disabled(),
+        autoload=host.autoload,
         timeout=args.timeout,
     )
     started = time.perf_counter()
@@ -229,7 +228,7 @@ def _progress_printer(started: float) -> Any:
     def start(index: int, total: int, case: Any) -> None:
         print(f"[{index}/{total}] {case.id} ...", file=sys.stderr, flush=True)
 
-    def finish(index: int, total: int, case: Any, result: Any, _: float) -> None:
+    def finish(index: int, total: int, case: Any, result: Any) -> None:
         lat = result.metrics.get("latency")
         what = f"median {lat.value:.4g} ms" if result.status == "ok" and lat and lat.value else (result.error or "")
         print(

@@ -27,7 +27,7 @@ GROUP = "benchharness"
 AUTOLOAD_ENV = "BENCHHARNESS_DISABLE_PLUGIN_AUTOLOAD"
 DIST_NAME = "benchharness"
 
-#: kind -> (hook suffix, base class path); the base classes are imported lazily.
+#: Plugin kind (the hook is ``benchharness_register_<kind>``) -> name of its base class in benchharness.api.
 KINDS: dict[str, str] = {
     "backends": "Backend",
     "compressions": "Compression",
@@ -226,6 +226,14 @@ class PluginHost:
         except KeyError:
             raise BenchError(unknown_name(KIND_NOUNS[kind], name, self.items[kind])) from None
 
+    def framework_versions(self) -> dict[str, str]:
+        """Versions of the frameworks the registered items require (and numpy, which the core uses)."""
+        modules = {"numpy"}
+        for items in self.items.values():
+            for provided in items.values():
+                modules.update(provided.cls.requires)
+        return module_versions(modules)
+
     def register_object(self, module: Any, name: str, version: str = "test") -> None:
         """Register an in-process plugin object (tests, embedding) and refresh the registry."""
         self.plugins.append(PluginInfo(name=name, version=version, origin="registered", module=repr(module)))
@@ -236,30 +244,24 @@ class PluginHost:
             plugin.provides = {}
         self._collect()
 
-    def versions(self) -> dict[str, str]:
-        """Plugin name to version, for results."""
-        return {p.name: p.version for p in self.plugins}
 
 
 def _dist_version(module_name: str) -> str | None:
-    top = module_name.split(".")[0]
-    for dist in importlib.metadata.packages_distributions().get(top, []):
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
+    return module_versions([module_name]).get(module_name)
 
 
-def framework_versions(names: Iterable[str] = ("torch", "onnxruntime", "onnx", "openvino", "numpy")) -> dict[str, str]:
-    """Installed versions of frameworks, read from metadata without importing them."""
+def module_versions(modules: Iterable[str]) -> dict[str, str]:
+    """Installed version of the distribution behind each importable module, without importing it."""
+    dists = importlib.metadata.packages_distributions()
     out = {}
-    for name in names:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    for module in sorted(set(modules)):
+        for dist in dists.get(module.split(".")[0], []):
+            try:
+                out[module] = importlib.metadata.version(dist)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
     return out
 
 
-__all__ = ["PluginHost", "PluginInfo", "Provided", "framework_versions", "GROUP", "KINDS"]
+__all__ = ["PluginHost", "PluginInfo", "Provided", "module_versions", "GROUP", "KINDS"]

@@ -19,7 +19,7 @@ from typing import Any
 from benchharness import __version__
 from benchharness.errors import BenchError
 from benchharness.plan import Case
-from benchharness.plugins import PluginHost, framework_versions
+from benchharness.plugins import PluginHost
 from benchharness.results import CaseResult, RunResults, SuiteRecord, load_results, save_results
 from benchharness.suite import LoadedSuite
 from benchharness.worker import make_payload
@@ -46,7 +46,7 @@ class Progress:
     """Callbacks the runner reports to; the CLI prints them."""
 
     start: Callable[[int, int, Case], None] = lambda index, total, case: None
-    finish: Callable[[int, int, Case, CaseResult, float], None] = lambda index, total, case, result, elapsed: None
+    finish: Callable[[int, int, Case, CaseResult], None] = lambda index, total, case, result: None
     skip: Callable[[Case], None] = lambda case: None
 
 
@@ -72,7 +72,7 @@ def new_results(loaded: LoadedSuite, host: PluginHost) -> RunResults:
     """An empty results document for a fresh run of ``loaded``."""
     from benchharness.machine import machine_info
 
-    frameworks = framework_versions()
+    frameworks = host.framework_versions()
     return RunResults(
         tool={"name": "benchharness", "version": __version__},
         run_id=uuid.uuid4().hex[:12],
@@ -120,7 +120,6 @@ def run_suite(
     for case in cases:
         if case.id in done:
             progress.skip(case)
-    run_started = time.perf_counter()
     for index, case in enumerate(todo, start=1):
         progress.start(index, len(todo), case)
         try:
@@ -129,7 +128,7 @@ def run_suite(
             raise Interrupted(path, len(results.cases), len(cases)) from None
         results.cases.append(result)
         save_results(path, results)
-        progress.finish(index, len(todo), case, result, time.perf_counter() - run_started)
+        progress.finish(index, len(todo), case, result)
     results.finished_at = _now()
     results.complete = True
     save_results(path, results)
