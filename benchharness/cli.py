@@ -263,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         _err(f"benchharness: error: {exc}")
         return exc.exit_code
+    except OSError as exc:  # an unwritable results folder, a full disk: the user's to fix, not a crash
+        _err(f"benchharness: error: {exc}")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_INTERRUPTED

@@ -245,7 +245,6 @@ class PluginHost:
         self._collect()
 
 
-
 def _dist_version(module_name: str) -> str | None:
     return module_versions([module_name]).get(module_name)
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from benchharness import __version__
 from benchharness.errors import BenchError
 from benchharness.plan import Case
@@ -175,7 +177,11 @@ def run_in_worker(case: Case, loaded: LoadedSuite, host: PluginHost, settings: R
                 _kill_group(proc)
                 raise
         if returncode == 0 and result_file.exists():
-            return CaseResult.model_validate(json.loads(result_file.read_text(encoding="utf-8")))
+            try:
+                return CaseResult.model_validate(json.loads(result_file.read_text(encoding="utf-8")))
+            except (ValueError, ValidationError) as exc:  # a plugin put something odd into its result
+                message = f"the worker's result is invalid: {str(exc).splitlines()[0]}"
+                return _failed(case, "error", message, started, t0, log_file)
         if returncode < 0:
             name = _signal_name(-returncode)
             return _failed(case, "crashed", f"worker killed by signal {name}", started, t0, log_file, signal=name)

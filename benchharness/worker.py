@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     result = run_case(payload)
     out = Path(args[1])
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result), encoding="utf-8")
+    # default=repr: a plugin's odd detail value must not cost the whole result.
+    tmp.write_text(json.dumps(result, default=repr), encoding="utf-8")
     tmp.replace(out)
     return 0
 

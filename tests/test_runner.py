@@ -175,3 +175,22 @@ def test_resume_refuses_a_different_suite(write_suite, tmp_path, capsys):
         f"benchharness: error: {path}: was written for a different version of {suite} (suite hash differs); "
         "run without --resume to start a new results file"
     )
+
+
+def test_an_invalid_worker_result_is_a_recorded_error(write_suite, tmp_path):
+    suite = write_suite("name: t\nmodels: [{source: dummy, name: m}]\nbackends: [{name: scripted}]\nmetrics: [bogus]\n")
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 1
+    (case,) = load_results(only_result(out)).cases
+    assert case.status == "error"
+    assert case.error.startswith("the worker's result is invalid: 1 validation error for CaseResult")
+
+
+def test_an_unusable_output_folder_is_one_line(write_suite, tmp_path, capsys):
+    suite = write_suite(suite_text("  - {name: scripted, mode: ok}"))
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(blocker / "out"), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("benchharness: error: [Errno 20] Not a directory:")
+    assert "\n" not in err

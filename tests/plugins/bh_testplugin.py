@@ -18,10 +18,13 @@ from pydantic import BaseModel
 from benchharness.api import (
     Backend,
     BackendOptions,
+    CaseContext,
     Compression,
     Converter,
     Dataset,
     LabelledData,
+    Metric,
+    MetricValue,
     ModelArtifact,
     ModelContext,
     ModelSource,
@@ -165,6 +168,15 @@ class Count(Reporter):
         return f"{len(results.cases)} cases"
 
 
+class Bogus(Metric):
+    name = "bogus"
+    unit = "?"
+    description = "returns a value that is not a number"
+
+    def collect(self, ctx: CaseContext) -> MetricValue:
+        return MetricValue(value="not a number", unit=self.unit, details={"odd": object()})  # type: ignore[arg-type]
+
+
 class Ramp(Dataset):
     name = "ramp"
     description = "labels equal to the input index"
@@ -203,6 +215,11 @@ def benchharness_register_reporters(register):  # type: ignore[no-untyped-def]
 @hookimpl
 def benchharness_register_model_sources(register):  # type: ignore[no-untyped-def]
     register(DummySource)
+
+
+@hookimpl
+def benchharness_register_metrics(register):  # type: ignore[no-untyped-def]
+    register(Bogus)
 
 
 @hookimpl
