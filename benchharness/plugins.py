@@ -159,7 +159,8 @@ class PluginHost:
             self.warn(f"plugin {name!r} {info.error}")
             return
         if version is None:
-            info.version = str(getattr(module, "__version__", None) or _dist_version(module_name) or "unknown")
+            fallback = module_versions([module_name]).get(module_name)
+            info.version = str(getattr(module, "__version__", None) or fallback or "unknown")
         if self.pm.is_registered(module):
             info.error = f"module {module_name} is already registered"
             self.plugins.remove(info)
@@ -243,10 +244,6 @@ class PluginHost:
         for plugin in self.plugins:
             plugin.provides = {}
         self._collect()
-
-
-def _dist_version(module_name: str) -> str | None:
-    return module_versions([module_name]).get(module_name)
 
 
 def module_versions(modules: Iterable[str]) -> dict[str, str]:

@@ -173,7 +173,19 @@ class InvertedResidual(nn.Module):
         return x + out if self.use_residual else out
 
 
-class MobileNetV2(nn.Module):
+class _ZooNet(nn.Module):
+    """A feature extractor followed by the pooled linear classifier, as every zoo network is."""
+
+    def _set_body(self, layers: list[nn.Module], out_channels: int, num_classes: int) -> None:
+        self.features = nn.Sequential(*layers)
+        self.classifier = _Classifier(out_channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return logits of shape (N, num_classes)."""
+        return self.classifier(self.features(x))
+
+
+class MobileNetV2(_ZooNet):
     """MobileNetV2 (Sandler et al., 2018) with width and depth multipliers."""
 
     # (expansion, base channels, repeats, first stride) per stage, as in the paper.
@@ -208,12 +220,7 @@ class MobileNetV2(nn.Module):
                 layers.append(InvertedResidual(in_ch, out_ch, stride if i == 0 else 1, expand, activation))
                 in_ch = out_ch
         layers.append(_conv_bn(in_ch, last, 1, activation=activation))
-        self.features = nn.Sequential(*layers)
-        self.classifier = _Classifier(last, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits of shape (N, num_classes)."""
-        return self.classifier(self.features(x))
+        self._set_body(layers, last, num_classes)
 
 
 def _channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -256,7 +263,7 @@ class ShuffleUnit(nn.Module):
         return _channel_shuffle(out, 2)
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(_ZooNet):
     """ShuffleNetV2 (Ma et al., 2018) with width and depth multipliers.
 
     Stage widths are the 1.0x ones (116, 232, 464) scaled by width and rounded
@@ -290,12 +297,7 @@ class ShuffleNetV2(nn.Module):
                 layers.append(ShuffleUnit(in_ch, out_ch, 2 if i == 0 else 1, activation))
                 in_ch = out_ch
         layers.append(_conv_bn(in_ch, last, 1, activation=activation))
-        self.features = nn.Sequential(*layers)
-        self.classifier = _Classifier(last, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits of shape (N, num_classes)."""
-        return self.classifier(self.features(x))
+        self._set_body(layers, last, num_classes)
 
 
 class Fire(nn.Module):
@@ -313,7 +315,7 @@ class Fire(nn.Module):
         return torch.cat((self.expand1x1(s), self.expand3x3(s)), dim=1)
 
 
-class SqueezeNet(nn.Module):
+class SqueezeNet(_ZooNet):
     """SqueezeNet 1.1 (Iandola et al., 2016) with width and depth multipliers.
 
     Like the paper it has no batch norm. Unlike it, the stem conv and the pools
@@ -349,12 +351,7 @@ class SqueezeNet(nn.Module):
             for _ in range(_repeats(n, depth)):
                 layers.append(Fire(in_ch, sq, ex, activation))
                 in_ch = 2 * ex
-        self.features = nn.Sequential(*layers)
-        self.classifier = _Classifier(in_ch, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits of shape (N, num_classes)."""
-        return self.classifier(self.features(x))
+        self._set_body(layers, in_ch, num_classes)
 
 
 class BasicBlock(nn.Module):
@@ -377,7 +374,7 @@ class BasicBlock(nn.Module):
         return self.act(self.body(x) + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class ResNet(_ZooNet):
     """ResNet-18-style baseline (He et al., 2016) with width and depth multipliers."""
 
     # (base channels, repeats, first stride) per stage.
@@ -404,12 +401,7 @@ class ResNet(nn.Module):
             for i in range(_repeats(n, depth)):
                 layers.append(BasicBlock(in_ch, out_ch, stride if i == 0 else 1, activation))
                 in_ch = out_ch
-        self.features = nn.Sequential(*layers)
-        self.classifier = _Classifier(in_ch, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits of shape (N, num_classes)."""
-        return self.classifier(self.features(x))
+        self._set_body(layers, in_ch, num_classes)
 
 
 # Raw constructors taking the keyword arguments of build_model except input_size.
