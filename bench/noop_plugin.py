@@ -15,8 +15,16 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, PositiveInt
 
-from benchharness.api import Backend, ModelArtifact, ModelContext, ModelSource, Options
-from benchharness.hookspecs import hookimpl
+from benchharness.api import (
+    Backend,
+    ModelArtifact,
+    ModelContext,
+    ModelSignature,
+    ModelSource,
+    Options,
+    TensorSpec,
+    hookimpl,
+)
 
 FORMAT = "noop"
 
@@ -42,11 +50,9 @@ class NoopModelSource(ModelSource):
         """An artifact with no weights at all."""
         return ModelArtifact(format=FORMAT, content_hash=f"noop-{options.size}", info={"size_bytes": 0})
 
-    def default_inputs(self, options: NoopModelOptions, artifact: ModelArtifact) -> list[Any]:  # type: ignore[override]
+    def describe(self, options: NoopModelOptions, ctx: ModelContext) -> ModelSignature:  # type: ignore[override]
         """One float32 vector ``x`` of ``size`` elements."""
-        from benchharness.suite import InputSpec
-
-        return [InputSpec(name="x", shape=[options.size], dtype="float32")]
+        return ModelSignature(format=FORMAT, inputs=[TensorSpec(name="x", shape=[options.size], dtype="float32")])
 
 
 class NoopBackend(Backend):

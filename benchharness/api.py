@@ -1,26 +1,59 @@
-"""The classes a plugin subclasses, and the objects the core hands to them.
+"""Everything a plugin needs: the classes it subclasses, and the objects the core hands to them.
 
 Every item a plugin registers is a class with a ``name`` and an ``Options``
 pydantic model.  The suite entry that names the item is validated against
 ``Options`` (extra keys forbidden), so a typo in a suite is reported with its
-file, line and field before anything runs.
+file, line and field before anything runs.  The core checks each class when
+it is registered (the attributes its kind must declare, the methods it must
+implement and their signatures, reserved option names) and refuses it with
+a one-line reason otherwise.
+
+The data flow: a :class:`ModelSource` gives a :class:`ModelArtifact`;
+:class:`Compression` steps and :class:`Converter` hops turn it into a format
+the :class:`Backend` takes; the :class:`Target` has already applied its
+limits; the :class:`Scenario` owns the timed loop and opens the measured
+phase, around which :class:`Observer` objects run; then each :class:`Metric`
+is collected.  Every figure is a :class:`MetricValue`.  A :class:`Launcher`
+decides where the worker that does all this runs; a :class:`Reporter`
+renders the :class:`RunResults`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from benchharness.case import AXES, Case, CaseAxes, ItemSpec, ModelSpec, Selector
+from benchharness.errors import BenchError
+from benchharness.hookspecs import hookimpl
+from benchharness.measure import measure, sample, time_batch, warm_up
+from benchharness.results import (
+    CaseResult,
+    CaseRuntime,
+    MetricValue,
+    ModelRecord,
+    RunResults,
+    TargetContext,
+)
+from benchharness.settings import MeasureSettings, WarmupSettings
+from benchharness.signature import BATCH_DIM, DTYPES, InputSpec, ModelSignature, TensorSpec
+from benchharness.stats import Summary, summarize
+
 if TYPE_CHECKING:
     import numpy as np
 
-    from benchharness.suite import InputSpec, MeasureConfig
+    from benchharness.plugins import PluginHost
+
+
+# --------------------------------------------------------------------------- options
 
 
 class Options(BaseModel):
@@ -29,8 +62,47 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class EntryOptions(Options):
+    """Options of an item whose label appears in case ids (backends, targets, scenarios, compressions)."""
+
+    label: str | None = Field(None, description="Name of this entry in case ids; defaults to the item's name.")
+
+
+class BackendOptions(EntryOptions):
+    """Options every backend accepts."""
+
+    threads: PositiveInt | None = Field(None, description="Intra-op threads; defaults to the target's thread count.")
+
+
+class TargetOptions(EntryOptions):
+    """Options every target accepts."""
+
+
+class ScenarioOptions(EntryOptions):
+    """Options every scenario accepts."""
+
+
+class CompressionOptions(EntryOptions):
+    """Options every compression accepts."""
+
+
+# --------------------------------------------------------------------------- the common base
+
+
 class PluginItem:
-    """Common base of everything a plugin registers."""
+    """Common base of everything a plugin registers.
+
+    Class attributes: ``name`` (required; unique per kind, no ``/``),
+    ``description`` (one line for ``benchharness plugins``), ``requires``
+    (importable modules the item needs; without them it is listed as
+    unavailable and its cases fail with ``install_hint``) and ``Options``.
+
+    Reserved option names: the keys of the suite entry itself
+    (``entry_keys``: ``name``; for model sources ``source``, ``name``,
+    ``inputs`` and ``dims``) and ``label``.  An ``Options`` model may not
+    declare them; ``label`` comes from :class:`EntryOptions` where a kind
+    has one.
+    """
 
     #: Name used in suites and on the command line; unique per kind.
     name: ClassVar[str]
@@ -42,6 +114,10 @@ class PluginItem:
     install_hint: ClassVar[str | None] = None
     #: Options accepted in the suite entry that names this item.
     Options: ClassVar[type[BaseModel]] = Options
+    #: Keys of the suite entry that are not options; an ``Options`` model may not declare them.
+    entry_keys: ClassVar[tuple[str, ...]] = ("name",)
+    #: Class attributes a subclass must set, with the type each must have (checked at registration).
+    declares: ClassVar[dict[str, type]] = {}
 
     @classmethod
     def missing_requirements(cls) -> list[str]:
@@ -69,22 +145,34 @@ class PluginItem:
 # --------------------------------------------------------------------------- models
 
 
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks: the ``content_hash`` of a model file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 @dataclass
 class ModelArtifact:
     """A model in one format, as handed between sources, compressions, converters and backends.
 
     ``format`` is a free string agreed between plugins; the built-ins use
-    ``"torch"`` (an in-memory ``torch.nn.Module`` in ``obj``), ``"torchscript"``
-    and ``"onnx"`` (files in ``path``).
+    ``"torch"`` (an in-memory ``torch.nn.Module`` in ``obj``),
+    ``"torchscript"`` and ``"onnx"`` (files in ``path``).  ``content_hash``
+    identifies the exact model (architecture and weights): converted models
+    are cached by it, so two different models must never share one; for a
+    file, :func:`file_hash` of it.
     """
 
     format: str
     content_hash: str
     path: Path | None = None
     obj: Any = None
-    #: Input specs with every dimension fixed; filled by the core before conversion.
+    #: Input specs with every dimension fixed; the core fills them in after ``load``.
     inputs: list[InputSpec] = field(default_factory=list)
-    #: Facts such as ``parameters`` and ``size_bytes``; copied into results.
+    #: JSON-safe facts such as ``parameters`` and ``size_bytes``; copied into results.
     info: dict[str, Any] = field(default_factory=dict)
 
     def size_bytes(self) -> int | None:
@@ -93,6 +181,10 @@ class ModelArtifact:
             return self.path.stat().st_size
         size = self.info.get("size_bytes")
         return int(size) if size is not None else None
+
+    def record(self) -> ModelRecord:
+        """What the results file keeps of this artifact."""
+        return ModelRecord(format=self.format, content_hash=self.content_hash, inputs=self.inputs, info=self.info)
 
 
 @dataclass
@@ -108,8 +200,6 @@ class ModelContext:
 
     def resolve(self, path: str) -> Path:
         """An existing model file: ``path`` as given if absolute, else relative to the suite's folder."""
-        from benchharness.errors import BenchError
-
         candidate = Path(path).expanduser()
         resolved = candidate if candidate.is_absolute() else self.base_dir / candidate
         if not resolved.is_file():
@@ -118,17 +208,39 @@ class ModelContext:
 
 
 class ModelSource(PluginItem, ABC):
-    """Produces a model from a suite's ``models[i]`` entry."""
+    """Produces a model from a suite's ``models[i]`` entry.
+
+    Declares ``produces``, the format of the artifacts ``load`` returns, so
+    ``validate`` can tell before loading whether each backend can take the
+    model (directly or through converters).  A source that reads files lists
+    their suffixes in ``file_suffixes`` and takes the file in a ``path``
+    option; ``benchharness inspect FILE`` then finds it.
+    """
 
     #: Format of the artifacts ``load`` returns.
     produces: ClassVar[str]
+    #: Suffixes of the model files this source reads from its ``path`` option (``benchharness inspect``).
+    file_suffixes: ClassVar[tuple[str, ...]] = ()
+    entry_keys: ClassVar[tuple[str, ...]] = ("source", "name", "inputs", "dims")
+    declares: ClassVar[dict[str, type]] = {"produces": str}
 
     def default_name(self, options: BaseModel) -> str:
         """Label of the model when the suite gives no ``name``."""
         return self.name
 
-    def default_inputs(self, options: BaseModel, artifact: ModelArtifact) -> list[InputSpec] | None:
-        """Input specs to use when the suite gives none; ``None`` when unknown."""
+    def output_format(self, options: BaseModel) -> str:
+        """Format ``load`` will produce for these options; ``produces`` unless a source varies it."""
+        return self.produces
+
+    def describe(self, options: BaseModel, ctx: ModelContext) -> ModelSignature | None:
+        """The model's inputs and outputs, read cheaply in the CLI process, or ``None`` when unknown.
+
+        Read only what is needed (a graph without its weights, a schema), never
+        import a framework for it unless there is no other way: ``validate``
+        calls this for every model.  The suite's ``inputs`` override and
+        complete what this returns; with ``None``, the suite must declare
+        every input.
+        """
         return None
 
     @abstractmethod
@@ -137,12 +249,17 @@ class ModelSource(PluginItem, ABC):
 
 
 class Converter(PluginItem, ABC):
-    """Converts a model between formats; the core caches the output by content hash."""
+    """Converts a model between formats; the core caches the output by content hash.
+
+    Declares ``source_formats`` and ``target_format``.  The core chains
+    converters (shortest path first) when no single one fits.
+    """
 
     source_formats: ClassVar[tuple[str, ...]]
     target_format: ClassVar[str]
     #: File suffix of the converted model.
     suffix: ClassVar[str] = ""
+    declares: ClassVar[dict[str, type]] = {"source_formats": tuple, "target_format": str}
 
     def cache_key(self, artifact: ModelArtifact) -> str:
         """Extra text that changes the output for the same model (e.g. an opset); part of the cache key."""
@@ -156,8 +273,13 @@ class Converter(PluginItem, ABC):
 class Compression(PluginItem, ABC):
     """Turns a model into a lighter variant (pruned, quantized, distilled, fused)."""
 
+    Options: ClassVar[type[BaseModel]] = CompressionOptions
     #: Formats ``apply`` accepts; ``("*",)`` accepts any.
     formats: ClassVar[tuple[str, ...]] = ("*",)
+
+    def output_format(self, input_format: str) -> str:
+        """Format of the compressed model for an input of ``input_format``; unchanged by default."""
+        return input_format
 
     @abstractmethod
     def apply(self, artifact: ModelArtifact, options: BaseModel, ctx: ModelContext) -> ModelArtifact:
@@ -167,30 +289,13 @@ class Compression(PluginItem, ABC):
 # --------------------------------------------------------------------------- targets and backends
 
 
-class TargetOptions(Options):
-    """Options every target accepts."""
-
-    label: str | None = Field(None, description="Name of this target in case ids; defaults to the target's name.")
-
-
-@dataclass
-class TargetContext:
-    """The resources a case really got, as applied by its target in the worker."""
-
-    device: str
-    threads: int
-    cores: list[int] | None = None
-    label: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-
 class Target(PluginItem, ABC):
     """Where a case runs and under which limits."""
 
     Options: ClassVar[type[BaseModel]] = TargetOptions
 
     def environment(self, options: BaseModel) -> dict[str, str]:
-        """Environment variables for the worker process, set before it starts."""
+        """Environment variables for the worker process, set before it starts (runs in the CLI process)."""
         return {}
 
     @abstractmethod
@@ -198,21 +303,17 @@ class Target(PluginItem, ABC):
         """Apply the limits inside the worker, before any framework is imported."""
 
 
-class BackendOptions(Options):
-    """Options every backend accepts."""
-
-    label: str | None = Field(None, description="Name of this backend in case ids; defaults to the backend's name.")
-    threads: PositiveInt | None = Field(None, description="Intra-op threads; defaults to the target's thread count.")
-
-
 class Backend(PluginItem, ABC):
     """An inference framework.  Compile once (``load``), run many (``infer``).
 
-    The worker calls, in order: ``load``, ``prepare`` (outside the timed
-    region), ``infer`` many times (each call is one timed iteration and must
-    include any device synchronisation), ``to_numpy``, ``runtime_info`` and
-    ``close``.  ``submit``/``wait_all`` serve concurrent scenarios; frameworks
-    with asynchronous requests (OpenVINO's infer requests) override them.
+    Declares ``formats``, the model formats it accepts (most preferred
+    first), and ``devices``.  The worker calls, in order: ``load``,
+    ``prepare`` (outside the timed region), then the scenario calls
+    ``infer`` many times (each call is one timed iteration and must include
+    any device synchronisation), and the worker ends with ``runtime_info``
+    and ``close``.  ``submit``/``wait_all`` serve concurrent scenarios;
+    frameworks with asynchronous requests (OpenVINO's infer requests)
+    override them.
     """
 
     Options: ClassVar[type[BaseModel]] = BackendOptions
@@ -220,6 +321,7 @@ class Backend(PluginItem, ABC):
     formats: ClassVar[tuple[str, ...]]
     #: Target devices this backend can drive.
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    declares: ClassVar[dict[str, type]] = {"formats": tuple, "devices": tuple}
 
     def __init__(self, options: BaseModel, target: TargetContext) -> None:
         self.options = options
@@ -258,14 +360,176 @@ class Backend(PluginItem, ABC):
         """Block until every submitted inference has finished."""
 
     def runtime_info(self) -> dict[str, Any]:
-        """What the framework really used: threads, providers, versions."""
+        """What the framework really used (JSON-safe): threads, providers, versions."""
         return {}
 
     def close(self) -> None:
         """Release the model."""
 
 
-# --------------------------------------------------------------------------- data, metrics, reporters
+# --------------------------------------------------------------------------- scenarios, observers, metrics
+
+
+@dataclass
+class CaseContext:
+    """Everything a scenario, observer or metric may use while a case runs in its worker.
+
+    ``collected`` holds the figures so far, by name: the scenario's outputs,
+    then the observers', then each metric's as it is collected.  ``errors``
+    holds the figures that failed, by name.
+    """
+
+    case: Case
+    backend: Backend
+    artifact: ModelArtifact
+    inputs: dict[str, np.ndarray]
+    feed: Any
+    collected: dict[str, MetricValue] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    #: The observers of this case, by figure name; :meth:`measured` starts and stops them.
+    observers: dict[str, Observer] = field(default_factory=dict)
+    _phase: str = field(default="before", init=False, repr=False)
+
+    @property
+    def settings(self) -> MeasureSettings:
+        """The case's measurement settings."""
+        return self.case.measure
+
+    @contextmanager
+    def measured(self) -> Iterator[None]:
+        """The measured phase: observers start on entry and stop on exit, outside any timed loop.
+
+        A scenario enters it once, around its sampling (after warm-up).  An
+        observer that fails is recorded as that figure's error; the phase and
+        the other observers go on.
+        """
+        if self._phase != "before":
+            raise RuntimeError("a scenario may enter the measured phase only once")
+        self._phase = "open"
+        started = []
+        for name, observer in self.observers.items():
+            with self.figure(name, f"observer {name!r} failed in start"):
+                observer.start(self)
+                started.append((name, observer))
+        try:
+            yield
+        finally:
+            self._phase = "closed"
+            for name, observer in reversed(started):
+                with self.figure(name, f"observer {name!r} failed in stop"):
+                    self.collected[name] = checked_value(observer.stop())
+
+    @property
+    def phase(self) -> str:
+        """``"before"``, ``"open"`` or ``"closed"``: where the case is relative to its measured phase."""
+        return self._phase
+
+    @contextmanager
+    def figure(self, name: str, what: str) -> Iterator[None]:
+        """Record any exception inside as the error of figure ``name`` (``what`` says who failed)."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - one figure's failure must not cost the case
+            self.errors[name] = f"{what}: {_describe_error(exc)}"
+
+
+def _describe_error(exc: Exception) -> str:
+    """``Type: message`` on one line; a pydantic error as its first field and message."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return f"{exc.title}: {where}: {err['msg']}" if where else f"{exc.title}: {err['msg']}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def checked_value(value: Any) -> MetricValue:
+    """``value`` if it is a valid, JSON-safe :class:`MetricValue`; else a ``TypeError`` saying what is wrong."""
+    if not isinstance(value, MetricValue):
+        raise TypeError(f"returned {type(value).__name__}, expected MetricValue")
+    try:
+        MetricValue.model_validate(value.model_dump()).model_dump_json()
+    except Exception as exc:  # noqa: BLE001 - pydantic validation or serialisation of odd details
+        raise TypeError(f"returned an invalid MetricValue: {_describe_error(exc)}") from None
+    return value
+
+
+class Scenario(PluginItem, ABC):
+    """How load is offered to a backend; the scenario owns the timed loop.
+
+    Declares ``produces``, the names of the figures ``run`` returns (the
+    built-in ``latency`` scenario produces ``latency`` and ``throughput``).
+    ``run`` warms up, then enters ``ctx.measured()`` around its sampling so
+    observers watch exactly that phase, and returns its figures.  The timing
+    helpers it may use are importable from this module: :func:`warm_up`,
+    :func:`sample`, :func:`time_batch`, :func:`summarize`.
+    """
+
+    Options: ClassVar[type[BaseModel]] = ScenarioOptions
+    #: Names of the figures ``run`` returns.
+    produces: ClassVar[tuple[str, ...]]
+    declares: ClassVar[dict[str, type]] = {"produces": tuple}
+
+    def __init__(self, options: BaseModel) -> None:
+        self.options = options
+
+    @abstractmethod
+    def run(self, ctx: CaseContext) -> dict[str, MetricValue]:
+        """Drive ``ctx.backend`` with ``ctx.feed`` and return the figures named in ``produces``."""
+
+
+class Observer(PluginItem, ABC):
+    """Watches a scenario's measured phase without entering its timed loop (a memory sampler, an energy counter).
+
+    Declares ``unit``.  A suite lists it under ``metrics`` by ``name``;
+    ``start`` runs right before the measured phase and ``stop`` right after
+    it, in the worker.  Keep both cheap, and do any sampling on a thread of
+    your own.
+    """
+
+    unit: ClassVar[str]
+    #: ``"lower"`` or ``"higher"``: which direction is better, for tables and comparisons.
+    better: ClassVar[str] = "lower"
+    declares: ClassVar[dict[str, type]] = {"unit": str}
+
+    def __init__(self, options: BaseModel) -> None:
+        self.options = options
+
+    @abstractmethod
+    def start(self, ctx: CaseContext) -> None:
+        """Start watching; the measured phase begins when this returns."""
+
+    @abstractmethod
+    def stop(self) -> MetricValue:
+        """Stop watching and return the figure (``method`` says how it was obtained)."""
+
+
+class Metric(PluginItem, ABC):
+    """A figure collected after the scenario: derived, static, or from an untimed pass of its own.
+
+    Declares ``unit``.  Metrics are collected in the suite's order, after the
+    scenario and its observers; ``depends_on`` names figures that must be
+    listed (or produced by the scenario) before it.
+    """
+
+    unit: ClassVar[str]
+    #: Figures that must be collected first (their names).
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    #: ``"lower"`` or ``"higher"``: which direction is better, for tables and comparisons.
+    better: ClassVar[str] = "lower"
+    declares: ClassVar[dict[str, type]] = {"unit": str}
+
+    def __init__(self, options: BaseModel) -> None:
+        self.options = options
+
+    @abstractmethod
+    def collect(self, ctx: CaseContext) -> MetricValue:
+        """Measure the case and return its value."""
+
+
+# --------------------------------------------------------------------------- data, reporters, launchers
 
 
 @dataclass
@@ -284,54 +548,151 @@ class Dataset(PluginItem, ABC):
         """Return the data; ``seed`` fixes any sampling or split."""
 
 
-@dataclass
-class CaseContext:
-    """Everything a metric may use while a case runs in its worker."""
+class Reporter(PluginItem, ABC):
+    """Renders a run's results as text (``--format NAME``)."""
 
-    case: Any
-    backend: Backend
-    artifact: ModelArtifact
-    inputs: dict[str, np.ndarray]
-    feed: Any
-    measure: MeasureConfig
-    #: Metrics collected so far in this case, by name.
-    collected: dict[str, MetricValue] = field(default_factory=dict)
+    @abstractmethod
+    def render(self, results: RunResults) -> str:
+        """Return the rendering of ``results`` (every case, with its config, metrics and runtime)."""
 
 
-@dataclass
-class MetricValue:
-    """One metric of one case.
+class PluginSelection(BaseModel):
+    """Which plugins a worker loads: the same as the run's, by module and plugin name, never by path."""
 
-    ``value`` is the headline number shown in tables; ``summary`` holds the
-    statistics and ``samples`` the raw samples, when the metric has them.
-    ``method`` says how an estimate was obtained.
+    model_config = ConfigDict(extra="forbid")
+
+    extra: list[str] = Field(default_factory=list, description="Modules given with -p.")
+    blocked: list[str] = Field(default_factory=list, description="Plugin names given with -p no:NAME.")
+    autoload: bool = True
+
+
+#: Version of the worker payload; a worker refuses another.
+PROTOCOL = 2
+
+
+class WorkerPayload(BaseModel):
+    """What a worker needs to run one case: portable, with no local path and no ``sys.path`` of the parent.
+
+    Model paths inside ``case`` stay as the suite wrote them; the worker
+    resolves them against its :class:`Workspace`.
     """
 
-    value: float | None
-    unit: str
-    summary: dict[str, Any] | None = None
-    samples: list[int] | list[float] | None = None
-    method: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: int = PROTOCOL
+    case: Case
+    plugins: PluginSelection = Field(default_factory=PluginSelection)
 
 
-class Metric(PluginItem, ABC):
-    """A quantity collected for every case."""
+@dataclass
+class Workspace:
+    """The local side of a worker: where relative model paths and the conversion cache are."""
 
-    unit: ClassVar[str]
-    #: Metrics that must be collected first (their names).
-    depends_on: ClassVar[tuple[str, ...]] = ()
-    #: ``"lower"`` or ``"higher"``: which direction is better, for tables.
-    better: ClassVar[str] = "lower"
+    #: Folder relative model paths are resolved against (the suite's folder, or its copy on a remote node).
+    base_dir: Path
+    #: Folder for cached conversions.
+    cache_dir: Path
+    #: Folders a local worker adds to its import path so ``-p`` modules of the current folder import.
+    python_path: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Job:
+    """One case for a launcher to run."""
+
+    payload: WorkerPayload
+    workspace: Workspace
+    #: Variables the case's target asks for, to set before the worker starts.
+    environment: dict[str, str]
+    #: Seconds after which the worker is given up and the case recorded as a timeout.
+    timeout: float
+    #: The plugin host of the run, for launchers that run the case in this process.
+    host: PluginHost | None = None
+
+
+class Launcher(PluginItem, ABC):
+    """Starts the worker of each case and returns its result (``--launcher NAME``).
+
+    ``launch`` must never raise for a failing case: a crash, a hang or an
+    error is a :class:`CaseResult` with that status (see
+    ``benchharness.worker.failed_result``).  A launcher on another machine
+    calls ``benchharness.worker.run_case(payload, workspace)`` there.
+    """
+
+    #: Whether each case gets a process of its own (results then say so).
+    isolated: ClassVar[bool] = True
+
+    def __init__(self, options: BaseModel) -> None:
+        self.options = options
 
     @abstractmethod
-    def collect(self, ctx: CaseContext) -> MetricValue:
-        """Measure the case and return its value."""
+    def launch(self, job: Job) -> CaseResult:
+        """Run ``job``'s case and return its result."""
+
+    def close(self) -> None:
+        """Release whatever the launcher holds (a pool, a cluster connection)."""
 
 
-class Reporter(PluginItem, ABC):
-    """Renders a run's results as text."""
-
-    @abstractmethod
-    def render(self, results: Any) -> str:
-        """Return the rendering of a :class:`benchharness.results.RunResults`."""
+__all__ = [
+    # options
+    "Options",
+    "EntryOptions",
+    "BackendOptions",
+    "TargetOptions",
+    "ScenarioOptions",
+    "CompressionOptions",
+    # plugin item kinds
+    "PluginItem",
+    "ModelSource",
+    "Converter",
+    "Compression",
+    "Target",
+    "Backend",
+    "Scenario",
+    "Observer",
+    "Metric",
+    "Dataset",
+    "Reporter",
+    "Launcher",
+    # objects handed to plugins
+    "ModelArtifact",
+    "ModelContext",
+    "ModelSignature",
+    "TensorSpec",
+    "InputSpec",
+    "TargetContext",
+    "CaseContext",
+    "MetricValue",
+    "Summary",
+    "LabelledData",
+    "Job",
+    "Workspace",
+    "WorkerPayload",
+    "PluginSelection",
+    # plan and results
+    "Case",
+    "CaseAxes",
+    "ItemSpec",
+    "ModelSpec",
+    "Selector",
+    "AXES",
+    "MeasureSettings",
+    "WarmupSettings",
+    "CaseResult",
+    "CaseRuntime",
+    "ModelRecord",
+    "RunResults",
+    # helpers
+    "hookimpl",
+    "BenchError",
+    "file_hash",
+    "checked_value",
+    "summarize",
+    "warm_up",
+    "sample",
+    "time_batch",
+    "measure",
+    "DTYPES",
+    "BATCH_DIM",
+    "PROTOCOL",
+]

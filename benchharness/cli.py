@@ -19,21 +19,24 @@ EXIT_OK, EXIT_CASES_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 FORMAT_HELP = "reporter for the table: table (default), markdown, csv, json, or one a plugin adds"
 
 
+PLUGIN_HELP = "load this plugin module, or block a plugin with no:NAME (repeatable; also after the command)"
+
+
+def _plugin_option(parser: argparse.ArgumentParser, dest: str) -> None:
+    parser.add_argument("-p", "--plugin", action="append", default=[], dest=dest, metavar="MODULE", help=PLUGIN_HELP)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="benchharness",
         description="Benchmark neural-network inference across frameworks, hardware and compressions.",
     )
     parser.add_argument("--version", action="version", version=f"benchharness {__version__}")
+    # Before the command and after it: two destinations, merged in main(), since a subparser's
+    # default would otherwise overwrite what was given before the command.
+    _plugin_option(parser, "plugin_before")
     plugin_opts = argparse.ArgumentParser(add_help=False)
-    plugin_opts.add_argument(
-        "-p",
-        "--plugin",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="also load this plugin module (repeatable)",
-    )
+    _plugin_option(plugin_opts, "plugin")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -43,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, metavar="FILE", help="continue this results file, skipping finished cases")
     run.add_argument("--format", default="table", metavar="NAME", help=FORMAT_HELP)
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-case timeout, overriding the suite's")
+    run.add_argument(
+        "--launcher",
+        default="process",
+        metavar="NAME",
+        help="how each case's worker starts: process (default, isolated), inline (this process: debugging), "
+        "or one a plugin adds",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     validate = sub.add_parser("validate", parents=[plugin_opts], help="check suites without running them")
@@ -51,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", parents=[plugin_opts], help="print the table of a results file")
     show.add_argument("results", type=Path)
     show.add_argument("--format", default="table", metavar="NAME", help=FORMAT_HELP)
+
+    inspect = sub.add_parser(
+        "inspect", parents=[plugin_opts], help="print a model's inputs and outputs (a model file, or a suite's models)"
+    )
+    inspect.add_argument("model", type=Path, help="a model file (.onnx, TorchScript .pt, ...) or a suite YAML")
+    inspect.add_argument("--source", metavar="NAME", help="the model source to read the file with (default: by suffix)")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
 
     sub.add_parser(
         "schema", parents=[plugin_opts], help="print the suite JSON Schema, with plugin options (for editors)"
@@ -67,9 +84,16 @@ def _err(message: str) -> None:
 
 
 def _host(args: argparse.Namespace) -> Any:
-    from benchharness.plugins import PluginHost
+    """The plugins as ``-p`` asks; a ``-p`` module that fails to load is an error (exit 2), not a warning."""
+    from benchharness.errors import BenchError
+    from benchharness.plugins import PluginHost, split_plugin_args
 
-    return PluginHost(args.plugin, warn=_err)
+    modules, blocked = split_plugin_args(args.plugins)
+    host = PluginHost(modules, blocked=blocked, warn=_err)
+    failed = host.load_errors("-p")
+    if failed:
+        raise BenchError("; ".join(f"-p {p.module}: {p.error}" for p in failed))
+    return host
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -103,7 +127,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    """List plugins with version, origin, what they provide and availability."""
+    """List plugins with version, origin, what they provide (or had refused) and availability."""
     import json
 
     from benchharness.plugins import KIND_NOUNS
@@ -115,16 +139,18 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         for kind, names in plugin.provides.items():
             for name in names:
                 cls = host.items[kind][name].cls
+                reason = cls.unavailable_reason()
                 provides.append(
                     {
                         "kind": KIND_NOUNS[kind],
                         "name": name,
                         "description": cls.description,
-                        "available": cls.unavailable_reason() is None,
-                        "unavailable_reason": cls.unavailable_reason(),
+                        "available": reason is None,
+                        "unavailable_reason": reason,
                     }
                 )
-        records.append({**plugin.to_dict(), "provides": provides})
+        refused = [{"kind": KIND_NOUNS[r.kind], "name": r.name, "reason": r.reason} for r in plugin.refused]
+        records.append({**plugin.model_dump(exclude={"provides", "refused"}), "provides": provides, "refused": refused})
     if args.json:
         print(json.dumps(records, indent=2))
         return EXIT_OK
@@ -132,21 +158,33 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     rows = []
     for rec in records:
-        items = rec["provides"] or [None]
+        items = [
+            (
+                item["kind"],
+                item["name"],
+                "available" if item["available"] else f"unavailable ({item['unavailable_reason']})",
+            )
+            for item in rec["provides"]
+        ] + [(item["kind"], item["name"], f"refused: {item['reason']}") for item in rec["refused"]]
+        if not items:
+            items = [("", "", f"error: {rec['error']}" if rec["error"] else "")]
         for j, item in enumerate(items):
             head = [rec["name"], rec["version"], rec["origin"]] if j == 0 else ["", "", ""]
-            if item is None:
-                rows.append(head + ["", "", f"error: {rec['error']}" if rec["error"] else ""])
-            else:
-                state = "available" if item["available"] else f"unavailable ({item['unavailable_reason']})"
-                rows.append(head + [item["kind"], item["name"], state])
+            rows.append(head + list(item))
     print(tabulate(rows, headers=["plugin", "version", "origin", "kind", "name", "status"]))
     return EXIT_OK
 
 
 def _render(results: Any, host: Any, fmt: str) -> str:
-    reporter = host.get("reporters", fmt).cls
-    return reporter().render(results)
+    from benchharness.errors import BenchError
+    from benchharness.plugins import plugin_code
+
+    reporter = host.get("reporters", fmt)
+    with plugin_code(reporter, "render"):
+        text = reporter.cls().render(results)
+    if not isinstance(text, str):
+        raise BenchError(f"reporter {fmt!r} returned {type(text).__name__} from render, not text")
+    return text
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -160,12 +198,31 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Print the inputs and outputs of a model file, or of each model of a suite, as the harness reads them."""
+    import json
+
+    from benchharness.inspection import inspect_path
+
+    host = _host(args)
+    described = inspect_path(args.model, host, source=args.source)
+    if args.json:
+        print(json.dumps([{"model": label, **sig.model_dump(mode="json")} for label, sig in described], indent=2))
+        return EXIT_OK
+    from benchharness.inspection import render_signature
+
+    print("\n\n".join(render_signature(label, sig) for label, sig in described))
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate, expand and run a suite; print the table; exit 1 when a case failed."""
     import time
 
+    from benchharness.api import PluginSelection
     from benchharness.errors import SuiteError
     from benchharness.plan import expand
+    from benchharness.plugins import split_plugin_args
     from benchharness.runner import Interrupted, Progress, RunSettings, run_suite
     from benchharness.suite import load_suite
 
@@ -176,16 +233,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in exc.problems:
             _err(line)
         return EXIT_USAGE
-    host.get("reporters", args.format)  # an unknown format fails now, not after the run
+    host.get("reporters", args.format)  # an unknown format or launcher fails now, not after the run
+    host.get("launchers", args.launcher)
     cases = expand(loaded)
     if not cases:
         _err(f"{args.suite}: no cases left after include/exclude")
         return EXIT_USAGE
+    modules, blocked = split_plugin_args(args.plugins)
     settings = RunSettings(
         output_dir=args.output,
         resume=args.resume,
-        extra_plugins=list(args.plugin),
-        autoload=host.autoload,
+        plugins=PluginSelection(extra=modules, blocked=blocked, autoload=host.autoload),
+        launcher=args.launcher,
         timeout=args.timeout,
     )
     started = time.perf_counter()
@@ -201,15 +260,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     print(_render(results, host, args.format))
-    failed = [c for c in results.cases if c.status != "ok"]
     _err(f"results: {path}")
+    failed = [c for c in results.cases if c.status != "ok"]
+    figures = [(c, name) for c in results.cases for name in c.metric_errors]
     if failed:
         _err(
             f"{len(failed)} of {len(results.cases)} cases failed: "
             + ", ".join(f"{c.case_id} ({c.status})" for c in failed)
         )
-        return EXIT_CASES_FAILED
-    return EXIT_OK
+    for case, name in figures:
+        _err(f"{case.case_id}: {name}: {case.metric_errors[name]}")
+    return EXIT_CASES_FAILED if failed or figures else EXIT_OK
 
 
 def _plural(n: int, noun: str) -> str:
@@ -247,6 +308,7 @@ def _progress_printer(started: float) -> Any:
 COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
+    "inspect": cmd_inspect,
     "schema": cmd_schema,
     "plugins": cmd_plugins,
     "show": cmd_show,
@@ -256,6 +318,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn user errors into one line and exit code 2."""
     args = _parser().parse_args(argv)
+    args.plugins = [*args.plugin_before, *getattr(args, "plugin", [])]
     from benchharness.errors import BenchError
 
     try:

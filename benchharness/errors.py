@@ -35,3 +35,7 @@ def unknown_name(kind: str, name: str, known: Iterable[str], *, quote_name: bool
     listing = ", ".join(known) if known else "none installed"
     shown = f" {name!r}" if quote_name else ""
     return f"unknown {kind}{shown}{did_you_mean(name, known)}; known: {listing}"
+
+
+class PluginError(BenchError):
+    """Plugin code raised where the core called it in the CLI process; one line naming the plugin, exit 2."""

@@ -6,9 +6,16 @@ hook is undocumented, missing from the docs, or untested.
 
 All hooks follow one shape: the core calls ``benchharness_register_<kind>``
 once per plugin load with a ``register`` callback, and the plugin calls
-``register(SomeClass)`` once per item it provides.  The core checks the class,
-rejects name clashes and records which plugin (name, version) supplied it;
-that record goes into every results file.
+``register(SomeClass)`` once per item it provides.  The core checks the class
+(what its kind must declare and implement), refuses a name that another
+plugin already registered (the built-ins load first, so they cannot be
+shadowed) and records which plugin (name, version) supplied it; that record
+goes into every results file.  A refused item costs a one-line warning and
+shows in ``benchharness plugins``; the plugin's other items still register.
+
+Call-order markers (``tryfirst``, ``trylast``, ``wrapper``, ``hookwrapper``)
+are refused: registration order is fixed (built-ins, then entry points by
+name, then ``-p`` modules), so a plugin cannot jump ahead of another.
 """
 
 from __future__ import annotations
@@ -131,15 +138,61 @@ def benchharness_register_datasets(register: Register) -> None:
 
 
 @hookspec
+def benchharness_register_scenarios(register: Register) -> None:
+    """Register scenarios: how load is offered to a backend (one request at a time, concurrent, ...).
+
+    Args:
+        register: call ``register(cls)`` once per scenario; ``cls`` subclasses
+            :class:`benchharness.api.Scenario`, sets ``name`` and ``produces``
+            and implements ``run(ctx)``.
+
+    When: every plugin load.  A suite's ``scenarios`` entries name them; in
+    the worker the case's scenario owns the timed loop, after the backend
+    has loaded the model and prepared its feed.
+
+    Returns: nothing.
+
+    Example::
+
+        @hookimpl
+        def benchharness_register_scenarios(register):
+            register(FixedIterations)
+    """
+
+
+@hookspec
+def benchharness_register_observers(register: Register) -> None:
+    """Register observers: figures taken around a scenario's measured phase (memory, energy, clocks).
+
+    Args:
+        register: call ``register(cls)`` once per observer; ``cls`` subclasses
+            :class:`benchharness.api.Observer`, sets ``name`` and ``unit`` and
+            implements ``start(ctx)`` and ``stop()``.
+
+    When: every plugin load.  A suite lists an observer under ``metrics`` by
+    name; the scenario's ``ctx.measured()`` starts and stops it, outside the
+    timed loop.
+
+    Returns: nothing.
+
+    Example::
+
+        @hookimpl
+        def benchharness_register_observers(register):
+            register(PeakRss)
+    """
+
+
+@hookspec
 def benchharness_register_metrics(register: Register) -> None:
-    """Register metrics collected for each case (latency, model size, ...).
+    """Register metrics: figures collected after the scenario (derived, static, or an untimed pass).
 
     Args:
         register: call ``register(cls)`` once per metric; ``cls`` subclasses
             :class:`benchharness.api.Metric` and sets ``name`` and ``unit``.
 
-    When: every plugin load.  The worker collects the suite's ``metrics`` in
-    order, after the backend has loaded the model.
+    When: every plugin load.  The worker collects the suite's ``metrics``
+    in order, after the scenario and its observers.
 
     Returns: nothing.
 
@@ -147,7 +200,7 @@ def benchharness_register_metrics(register: Register) -> None:
 
         @hookimpl
         def benchharness_register_metrics(register):
-            register(PeakMemory)
+            register(ParameterCount)
     """
 
 
@@ -191,4 +244,25 @@ def benchharness_register_reporters(register: Register) -> None:
         @hookimpl
         def benchharness_register_reporters(register):
             register(HtmlReporter)
+    """
+
+
+@hookspec
+def benchharness_register_launchers(register: Register) -> None:
+    """Register launchers: how each case's worker is started (``--launcher NAME``).
+
+    Args:
+        register: call ``register(cls)`` once per launcher; ``cls`` subclasses
+            :class:`benchharness.api.Launcher` and implements ``launch(job)``.
+
+    When: every plugin load; the runner hands each case to the chosen
+    launcher (``process`` by default; ``inline`` runs it in the CLI process).
+
+    Returns: nothing.
+
+    Example::
+
+        @hookimpl
+        def benchharness_register_launchers(register):
+            register(ClusterLauncher)
     """

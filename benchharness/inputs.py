@@ -5,18 +5,17 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from benchharness.errors import BenchError
+from benchharness.signature import BATCH_DIM, InputSpec
 
 if TYPE_CHECKING:
-    from benchharness.suite import InputSpec
-
-BATCH_DIM = "batch"
+    import numpy as np
 
 
 def resolve_shape(spec: InputSpec, batch: int, dims: dict[str, int]) -> list[int]:
     """Fix every symbolic dimension: ``batch`` is the case's batch size, others come from ``dims``."""
+    if spec.shape is None:
+        raise BenchError(f"input {spec.name!r} has no shape")
     shape = []
     for dim in spec.shape:
         if isinstance(dim, int):
@@ -45,10 +44,12 @@ def make_inputs(specs: list[InputSpec], seed: int) -> dict[str, np.ndarray]:
     Each input draws from its own generator, seeded by the case seed and the
     input's name, so adding an input does not change the others.
     """
+    import numpy as np
+
     arrays: dict[str, np.ndarray] = {}
     for spec in specs:
-        shape = tuple(int(d) for d in spec.shape)
-        dtype = np.dtype(spec.dtype)
+        shape = tuple(int(d) for d in spec.shape or ())
+        dtype = np.dtype(spec.dtype or "float32")
         if spec.value is not None:
             value = np.asarray(spec.value, dtype=dtype)
             if value.ndim == 0:
@@ -67,6 +68,8 @@ def make_inputs(specs: list[InputSpec], seed: int) -> dict[str, np.ndarray]:
 def _random(
     rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype, bounds: tuple[float, float] | None
 ) -> np.ndarray:
+    import numpy as np
+
     if dtype == np.bool_:
         return rng.integers(0, 2, size=shape).astype(np.bool_)
     if np.issubdtype(dtype, np.integer):

@@ -7,9 +7,36 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import psutil
+from pydantic import BaseModel, ConfigDict
+
+
+class GitInfo(BaseModel):
+    """The commit of the repository a run started in."""
+
+    model_config = ConfigDict(extra="forbid")
+    commit: str
+    dirty: bool
+
+
+class Machine(BaseModel):
+    """The machine a run happened on."""
+
+    model_config = ConfigDict(extra="forbid")
+    hostname: str
+    cpu: str
+    arch: str
+    cores_logical: int | None
+    cores_physical: int | None
+    cpu_affinity: list[int] | None
+    memory_bytes: int
+    os: str
+    python: str
+    python_implementation: str
+    #: Versions of the frameworks the registered plugins require.
+    frameworks: dict[str, str]
+    git: GitInfo | None
 
 
 def cpu_model() -> str:
@@ -23,7 +50,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_commit(cwd: Path) -> dict[str, Any] | None:
+def git_commit(cwd: Path) -> GitInfo | None:
     """Commit and dirtiness of the repository containing ``cwd``, or ``None`` outside one."""
     try:
         commit = subprocess.run(
@@ -39,26 +66,26 @@ def git_commit(cwd: Path) -> dict[str, Any] | None:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit, "dirty": bool(status.strip())}
+    return GitInfo(commit=commit, dirty=bool(status.strip()))
 
 
-def machine_info(frameworks: dict[str, str], cwd: Path | None = None) -> dict[str, Any]:
+def machine_info(frameworks: dict[str, str], cwd: Path | None = None) -> Machine:
     """CPU, cores, memory, OS, Python, framework versions and the git commit."""
     try:
         affinity = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         affinity = None
-    return {
-        "hostname": platform.node(),
-        "cpu": cpu_model(),
-        "arch": platform.machine(),
-        "cores_logical": psutil.cpu_count(logical=True),
-        "cores_physical": psutil.cpu_count(logical=False),
-        "cpu_affinity": affinity,
-        "memory_bytes": psutil.virtual_memory().total,
-        "os": platform.platform(),
-        "python": sys.version.split()[0],
-        "python_implementation": platform.python_implementation(),
-        "frameworks": frameworks,
-        "git": git_commit(cwd or Path.cwd()),
-    }
+    return Machine(
+        hostname=platform.node(),
+        cpu=cpu_model(),
+        arch=platform.machine(),
+        cores_logical=psutil.cpu_count(logical=True),
+        cores_physical=psutil.cpu_count(logical=False),
+        cpu_affinity=affinity,
+        memory_bytes=psutil.virtual_memory().total,
+        os=platform.platform(),
+        python=sys.version.split()[0],
+        python_implementation=platform.python_implementation(),
+        frameworks=frameworks,
+        git=git_commit(cwd or Path.cwd()),
+    )

@@ -1,36 +1,27 @@
-"""Run a suite's cases, each in its own worker process, and keep the results file up to date."""
+"""Run a suite's cases through a launcher and keep the results file up to date after each one."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
 
 from benchharness import __version__
-from benchharness.errors import BenchError
-from benchharness.plan import Case
-from benchharness.plugins import PluginHost
-from benchharness.results import CaseResult, RunResults, SuiteRecord, load_results, save_results
+from benchharness.api import Job, Launcher, PluginSelection, WorkerPayload, Workspace
+from benchharness.case import Case
+from benchharness.errors import BenchError, PluginError
+from benchharness.models import default_cache_dir
+from benchharness.plugins import PluginHost, plugin_code
+from benchharness.results import CaseResult, RunResults, SuiteRecord, ToolInfo, load_results, save_results
 from benchharness.suite import LoadedSuite
-from benchharness.worker import make_payload
+from benchharness.worker import failed_result, utc_now
 
-LOG_TAIL_CHARS = 2000
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+DEFAULT_LAUNCHER = "process"
 
 
 class Interrupted(Exception):
@@ -54,34 +45,27 @@ class Progress:
 
 @dataclass
 class RunSettings:
-    """Where results go and how workers are started."""
+    """Where results go, which plugins workers load, and how they are started."""
 
     output_dir: Path = Path("results")
     resume: Path | None = None
-    extra_plugins: list[str] = field(default_factory=list)
-    autoload: bool = True
-    cache_dir: Path = field(default_factory=lambda: default_cache_dir())
+    plugins: PluginSelection = field(default_factory=PluginSelection)
+    launcher: str = DEFAULT_LAUNCHER
+    cache_dir: Path = field(default_factory=default_cache_dir)
     timeout: float | None = None  # overrides every case's measure.timeout
-
-
-def default_cache_dir() -> Path:
-    """``$BENCHHARNESS_CACHE``, else ``~/.cache/benchharness``."""
-    env = os.environ.get("BENCHHARNESS_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "benchharness"
 
 
 def new_results(loaded: LoadedSuite, host: PluginHost) -> RunResults:
     """An empty results document for a fresh run of ``loaded``."""
     from benchharness.machine import machine_info
 
-    frameworks = host.framework_versions()
     return RunResults(
-        tool={"name": "benchharness", "version": __version__},
+        tool=ToolInfo(name="benchharness", version=__version__),
         run_id=uuid.uuid4().hex[:12],
-        started_at=_now(),
+        started_at=utc_now(),
         suite=SuiteRecord(path=str(loaded.path), name=loaded.suite.name, hash=loaded.hash, data=loaded.raw),
-        machine=machine_info(frameworks, cwd=loaded.path.resolve().parent),
-        plugins=[p.to_dict() for p in host.plugins],
+        machine=machine_info(host.framework_versions(), cwd=loaded.path.resolve().parent),
+        plugins=[p.model_copy(deep=True) for p in host.plugins],
     )
 
 
@@ -96,6 +80,21 @@ def results_path(output_dir: Path, suite_name: str) -> Path:
     return path
 
 
+def local_python_path() -> list[str]:
+    """Folders on this process's import path that a fresh interpreter would not have.
+
+    The current folder (``-p`` modules next to the suite) and anything added
+    at run time or by a path file, but not the interpreter's own library
+    folders; a local worker puts them on its ``PYTHONPATH``.
+    """
+    prefixes = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
+    out = [os.getcwd()]
+    for entry in sys.path:
+        if entry and not entry.startswith(prefixes) and entry not in out:
+            out.append(entry)
+    return out
+
+
 def run_suite(
     loaded: LoadedSuite, cases: list[Case], host: PluginHost, settings: RunSettings, progress: Progress | None = None
 ) -> tuple[RunResults, Path]:
@@ -104,6 +103,9 @@ def run_suite(
     Raises :class:`Interrupted` on Ctrl-C, after saving.
     """
     progress = progress or Progress()
+    launcher_item = host.get("launchers", settings.launcher)
+    with plugin_code(launcher_item, "__init__"):
+        launcher: Launcher = launcher_item.cls(launcher_item.cls.Options())
     if settings.resume is not None:
         path = settings.resume
         results = load_results(path)
@@ -122,98 +124,50 @@ def run_suite(
     for case in cases:
         if case.id in done:
             progress.skip(case)
-    for index, case in enumerate(todo, start=1):
-        progress.start(index, len(todo), case)
-        try:
-            result = run_in_worker(case, loaded, host, settings)
-        except KeyboardInterrupt:
-            raise Interrupted(path, len(results.cases), len(cases)) from None
-        results.cases.append(result)
-        save_results(path, results)
-        progress.finish(index, len(todo), case, result)
-    results.finished_at = _now()
+    workspace = Workspace(
+        base_dir=loaded.path.resolve().parent, cache_dir=settings.cache_dir, python_path=local_python_path()
+    )
+    try:
+        for index, case in enumerate(todo, start=1):
+            progress.start(index, len(todo), case)
+            try:
+                result = run_one(case, host, launcher, launcher_item.name, workspace, settings)
+            except KeyboardInterrupt:
+                raise Interrupted(path, len(results.cases), len(cases)) from None
+            results.cases.append(result)
+            save_results(path, results)
+            progress.finish(index, len(todo), case, result)
+    finally:
+        launcher.close()
+    results.finished_at = utc_now()
     results.complete = True
     save_results(path, results)
     return results, path
 
 
-def run_in_worker(case: Case, loaded: LoadedSuite, host: PluginHost, settings: RunSettings) -> CaseResult:
-    """Run one case in a fresh interpreter, with its target's environment and a timeout."""
-    target = host.get("targets", case.target.name).cls
-    env = dict(os.environ)
-    env.update(target().environment(target.Options.model_validate(case.target.options)))
-    env["PYTHONUNBUFFERED"] = "1"
-    timeout = settings.timeout or case.measure.timeout
-    payload = make_payload(
-        case.model_dump(mode="json"),
-        extra_plugins=settings.extra_plugins,
-        autoload=settings.autoload,
-        base_dir=loaded.path.resolve().parent,
-        cache_dir=settings.cache_dir,
-    )
-    started = _now()
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="benchharness-") as tmp:
-        payload_file, result_file, log_file = Path(tmp, "case.json"), Path(tmp, "result.json"), Path(tmp, "log")
-        payload_file.write_text(json.dumps(payload), encoding="utf-8")
-        with log_file.open("wb") as log:
-            # A session of its own: Ctrl-C reaches only the runner, which then kills the worker's whole group.
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "benchharness.worker", str(payload_file), str(result_file)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-            try:
-                returncode = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                return _failed(
-                    case, "timeout", f"no result after {timeout:g} s; the worker was killed", started, t0, log_file
-                )
-            except BaseException:
-                _kill_group(proc)
-                raise
-        if returncode == 0 and result_file.exists():
-            try:
-                return CaseResult.model_validate(json.loads(result_file.read_text(encoding="utf-8")))
-            except (ValueError, ValidationError) as exc:  # a plugin put something odd into its result
-                message = f"the worker's result is invalid: {str(exc).splitlines()[0]}"
-                return _failed(case, "error", message, started, t0, log_file)
-        if returncode < 0:
-            name = _signal_name(-returncode)
-            return _failed(case, "crashed", f"worker killed by signal {name}", started, t0, log_file, signal=name)
-        return _failed(case, "crashed", f"worker exited with code {returncode} and no result", started, t0, log_file)
-
-
-def _failed(
-    case: Case, status: str, message: str, started: str, t0: float, log_file: Path, **runtime: Any
+def run_one(
+    case: Case, host: PluginHost, launcher: Launcher, launcher_name: str, workspace: Workspace, settings: RunSettings
 ) -> CaseResult:
-    tail = log_file.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:] if log_file.exists() else ""
-    return CaseResult(
-        case_id=case.id,
-        config=case.model_dump(mode="json"),
-        status=status,  # type: ignore[arg-type]
-        error=message,
-        traceback=tail or None,
-        started_at=started,
-        duration_s=round(time.perf_counter() - t0, 6),
-        runtime=runtime,
-    )
-
-
-def _signal_name(number: int) -> str:
+    """Hand one case to the launcher; a plugin failing in this process is that case's error, not the run's."""
+    started = utc_now()
+    t0 = time.perf_counter()
     try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.wait()
+        target = host.get("targets", case.target.name)
+        with plugin_code(target, "environment"):
+            environment = target.cls().environment(target.cls.Options.model_validate(case.target.options))
+        job = Job(
+            payload=WorkerPayload(case=case, plugins=settings.plugins),
+            workspace=workspace,
+            environment={str(k): str(v) for k, v in (environment or {}).items()},
+            timeout=settings.timeout or case.measure.timeout,
+            host=host,
+        )
+        with plugin_code(host.get("launchers", launcher_name), "launch"):
+            result = launcher.launch(job)
+        if not isinstance(result, CaseResult):
+            raise PluginError(f"launcher {launcher_name!r} returned {type(result).__name__}, not CaseResult")
+        return result
+    except BenchError as exc:
+        return failed_result(
+            case, "error", str(exc), started_at=started, duration_s=time.perf_counter() - t0, launcher=launcher_name
+        )

@@ -6,25 +6,33 @@ median built from order statistics. That interval assumes only independent
 samples, not normality.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
-from scipy.stats import binom
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and scipy are imported inside the functions: the results models (and so every
+# plugin that imports benchharness.api) use Summary without paying for them.
 
 # Percentiles taken from the sorted samples in one call, in this order.
 _PERCENTILES = (25.0, 50.0, 75.0, 90.0, 95.0, 99.0)
 
 
-@dataclass(frozen=True)
-class Summary:
+class Summary(BaseModel):
     """Descriptive statistics of one set of samples, in the samples' unit.
 
     ``ci_low``/``ci_high`` bound the median at confidence ``ci_level``; see
     :func:`median_ci` for the method and the small-sample fallback.
     """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     count: int
     min: float
@@ -58,23 +66,16 @@ class Summary:
         return max(self.median - self.ci_low, self.ci_high - self.median) / abs(self.median)
 
     @property
+    def ci_known(self) -> bool:
+        """Whether ``count`` samples can give an order-statistic CI at ``ci_level`` (6 at 95%)."""
+        return _median_ci_indices(self.count, self.ci_level) is not None
+
+    @property
     def rel_iqr(self) -> float:
         """Interquartile range relative to the median (``inf`` if the median is 0)."""
         if self.median == 0:
             return math.inf
         return self.iqr / abs(self.median)
-
-    def to_dict(self) -> dict[str, float | int | None]:
-        """All fields as plain Python numbers, JSON-safe: NaN and infinities become None."""
-        out: dict[str, float | int | None] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "count":
-                out[f.name] = int(value)
-            else:
-                value = float(value)
-                out[f.name] = value if math.isfinite(value) else None
-        return out
 
 
 @lru_cache(maxsize=256)
@@ -88,6 +89,8 @@ def _median_ci_indices(n: int, level: float) -> tuple[int, int] | None:
     .confidence_interval()`` (two-sided, p=0.5). Cached because the stopping
     rule and ``Summary.ci_rel_halfwidth`` ask for the same (n, level) repeatedly.
     """
+    from scipy.stats import binom
+
     tail = (1.0 - level) / 2.0
     # Unfrozen calls: freezing binom(n, 0.5) alone costs ~1 ms.
     lo = int(binom.ppf(tail, n, 0.5)) - 1
@@ -115,6 +118,8 @@ def median_ci(sorted_samples: np.ndarray, level: float = 0.95) -> tuple[float, f
     is only ``1 - 2 * 0.5**n``. For n == 1 both bounds equal the sample.
     ``Summary.ci_rel_halfwidth`` reports ``inf`` in that case.
     """
+    import numpy as np
+
     _check_level(level)
     x = np.asarray(sorted_samples)
     n = x.shape[0]
@@ -134,6 +139,8 @@ def summarize(samples: Sequence[float] | np.ndarray, ci_level: float = 0.95) -> 
     The standard deviation is 0 for a single sample. Raises ValueError for an
     empty, non-1-D or non-finite input.
     """
+    import numpy as np
+
     _check_level(ci_level)
     x = np.array(samples, dtype=np.float64)  # a copy: sorted in place below
     if x.ndim != 1:

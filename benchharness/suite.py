@@ -14,66 +14,33 @@ import json
 import re
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
-    PositiveFloat,
     PositiveInt,
     Tag,
     ValidationError,
-    field_validator,
-    model_validator,
 )
 
+from benchharness.case import Selector
 from benchharness.errors import SuiteError, did_you_mean, unknown_name
+from benchharness.settings import MeasureSettings
+from benchharness.signature import InputSpec
 from benchharness.yamlfile import Loc, LocatedDocument, load_yaml
 
 if TYPE_CHECKING:
+    from benchharness.case import ModelSpec
     from benchharness.plugins import PluginHost
-
-DTYPES = ("float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
-SCENARIOS = ("latency",)
 
 
 class Strict(BaseModel):
     """Base of the suite's models: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-class InputSpec(Strict):
-    """One model input.  A string dimension is symbolic: ``batch`` is the case's batch size,
-    others come from the model's ``dims``."""
-
-    name: str = Field(min_length=1)
-    shape: list[int | str] = Field(description="Dimensions; a string names a dynamic dimension.")
-    dtype: Literal[DTYPES] = "float32"  # type: ignore[valid-type]
-    value: float | int | bool | list[Any] | None = Field(
-        None, description="Fixed value: a scalar fills the tensor, a nested list gives it whole."
-    )
-    range: tuple[float, float] | None = Field(
-        None, description="[low, high) for random values; defaults to [0, 1) for floats, [0, 10) for integers."
-    )
-
-    @field_validator("shape")
-    @classmethod
-    def _dims_positive(cls, shape: list[int | str]) -> list[int | str]:
-        for dim in shape:
-            if isinstance(dim, int) and dim <= 0:
-                raise ValueError(f"dimensions must be positive, got {dim}")
-        return shape
-
-    @model_validator(mode="after")
-    def _value_or_range(self) -> InputSpec:
-        if self.value is not None and self.range is not None:
-            raise ValueError("give either 'value' or 'range', not both")
-        if self.range is not None and not self.range[0] < self.range[1]:
-            raise ValueError(f"range must be [low, high) with low < high, got {list(self.range)}")
-        return self
 
 
 class PluginEntry(BaseModel):
@@ -86,6 +53,11 @@ class PluginEntry(BaseModel):
         """The keys other than ``name``."""
         return dict(self.model_extra or {})
 
+    @property
+    def label(self) -> str:
+        """The entry's name in case ids: its ``label`` option, else its name."""
+        return str(self.options().get("label") or self.name)
+
 
 class ModelEntry(BaseModel):
     """A model: its source plugin, optional label and inputs; the other keys go to the source."""
@@ -93,7 +65,9 @@ class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
     source: str = Field(min_length=1)
     name: str | None = None
-    inputs: list[InputSpec] | None = None
+    inputs: list[InputSpec] | None = Field(
+        None, description="Override or complete the inputs the source describes; required when it describes none."
+    )
     dims: dict[str, PositiveInt] = Field(default_factory=dict, description="Values of symbolic input dimensions.")
 
     def options(self) -> dict[str, Any]:
@@ -121,59 +95,16 @@ VariantEntry = Annotated[
     | Annotated[list[StepEntry], Tag("<list>")],
     Discriminator(_entry_kind),
 ]
+#: A scenario or metric: its name, or a mapping with ``name`` and its options.
+ItemEntry = Annotated[
+    Annotated[str, Tag("<name>")] | Annotated[PluginEntry, Tag("<step>")],
+    Discriminator(_entry_kind),
+]
 
 
-class WarmupConfig(Strict):
-    """Warm up until the medians of consecutive windows agree."""
-
-    min_iterations: PositiveInt = 10
-    max_iterations: PositiveInt = 10_000
-    max_time: PositiveFloat = Field(5.0, description="Seconds.")
-    min_time: float = Field(
-        0.5, ge=0, description="Seconds of warmup at least, even when windows agree earlier (capped at max_time)."
-    )
-    window: PositiveInt = 10
-    tolerance: float = Field(0.05, gt=0, lt=1)
-    stable_windows: PositiveInt = 2
-
-
-class MeasureConfig(Strict):
-    """How each case is measured."""
-
-    warmup: WarmupConfig = Field(default_factory=WarmupConfig)
-    min_samples: PositiveInt = 20
-    max_samples: PositiveInt = 100_000
-    max_time: PositiveFloat = Field(5.0, description="Sampling time budget per case, seconds.")
-    min_time: float = Field(
-        1.0, ge=0, description="Seconds of sampling at least before the CI target may stop it (capped at max_time)."
-    )
-    target_ci: float = Field(
-        0.01, gt=0, lt=1, description="Stop when the CI of the median is within this fraction of it."
-    )
-    ci_level: float = Field(0.95, gt=0, lt=1)
-    noisy_threshold: float = Field(0.10, gt=0, description="Flag a case whose IQR/median exceeds this.")
-    timeout: PositiveFloat = Field(300.0, description="Seconds before a case's worker is killed.")
-    seed: int = 0
-
-    @model_validator(mode="after")
-    def _bounds(self) -> MeasureConfig:
-        if self.min_samples > self.max_samples:
-            raise ValueError(f"min_samples ({self.min_samples}) exceeds max_samples ({self.max_samples})")
-        if self.warmup.min_iterations > self.warmup.max_iterations:
-            raise ValueError("warmup.min_iterations exceeds warmup.max_iterations")
-
-        return self
-
-
-class Selector(Strict):
-    """Matches cases by their axes; strings are shell-style patterns (``mobilenet*``)."""
-
-    model: str | None = None
-    variant: str | None = None
-    backend: str | None = None
-    target: str | None = None
-    scenario: str | None = None
-    batch: PositiveInt | None = None
+def as_entry(item: str | PluginEntry) -> PluginEntry:
+    """A name written alone as the entry it stands for."""
+    return PluginEntry(name=item) if isinstance(item, str) else item
 
 
 class Suite(Strict):
@@ -188,26 +119,31 @@ class Suite(Strict):
     )
     backends: list[PluginEntry] = Field(min_length=1)
     targets: list[PluginEntry] = Field(default_factory=lambda: [PluginEntry(name="cpu")])
-    scenarios: list[Literal[SCENARIOS]] = Field(default_factory=lambda: ["latency"])  # type: ignore[valid-type]
-    batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1])
-    metrics: list[str] = Field(default_factory=lambda: ["latency", "throughput", "model_size"])
-    measure: MeasureConfig = Field(default_factory=MeasureConfig)
+    scenarios: list[ItemEntry] = Field(
+        default_factory=lambda: ["latency"], min_length=1, description="How load is offered; each owns the timed loop."
+    )
+    batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
+    metrics: list[ItemEntry] = Field(
+        default_factory=lambda: ["latency", "throughput", "model_size"],
+        description="Figures to report: a scenario's outputs, observers and metrics, in order.",
+    )
+    measure: MeasureSettings = Field(default_factory=MeasureSettings)
     include: list[Selector] = Field(default_factory=list, description="Keep only cases matching one of these.")
     exclude: list[Selector] = Field(default_factory=list, description="Drop cases matching one of these.")
     baseline: Selector | None = Field(
-        None, description="Ratios compare each case with the matching case; default: the first backend."
+        None, description="Ratios compare each case with the matching case; default: the first backend that ran."
     )
 
 
 class LoadedSuite:
-    """A validated suite with where it came from."""
+    """A validated suite with where it came from, and its models as resolved against the plugins."""
 
-    def __init__(self, suite: Suite, path: Path, raw: dict[str, Any], model_labels: list[str] | None = None) -> None:
+    def __init__(self, suite: Suite, path: Path, raw: dict[str, Any], models: list[ModelSpec] | None = None) -> None:
         self.suite = suite
         self.path = path
         self.raw = raw
-        #: Label of each model: its ``name``, else its source's default name.
-        self.model_labels = model_labels or [m.name or m.source for m in suite.models]
+        #: Each model's label, source, options and merged inputs; ``None`` until checked against plugins.
+        self.models = models
 
     @property
     def hash(self) -> str:
@@ -312,8 +248,12 @@ def _kind(value: Any) -> str:
 
 
 def load_suite(path: str | Path, host: PluginHost | None = None) -> LoadedSuite:
-    """Read, validate and (when ``host`` is given) check a suite against the plugins.
+    """Read, validate and (when ``host`` is given) check a suite against the plugins and its models.
 
+    With ``host``, every plugin name and its options are checked, then each
+    model is described by its source (reading only its graph or schema), its
+    inputs merged and checked against the suite's, every dynamic dimension
+    resolved, and every backend checked to take each model it is paired with.
     Raises :class:`SuiteError` with one line per problem.
     """
     doc = load_yaml(path)
@@ -322,36 +262,19 @@ def load_suite(path: str | Path, host: PluginHost | None = None) -> LoadedSuite:
     except ValidationError as exc:
         raise SuiteError(_sorted(_dedupe(_pydantic_problems(doc, exc), doc), doc)) from None
     problems = _check_unique_labels(doc, suite)
-    labels = None
+    loaded = LoadedSuite(suite, Path(path), doc.data)
     if host is not None:
+        from benchharness.checks import check_pairings, resolve_models
+
         problems += check_plugins(doc, suite, host)
         if not problems:
-            labels = _model_labels(suite, host)
-            problems += _check_unique_models(doc, labels)
+            loaded.models, model_problems = resolve_models(doc, suite, host, Path(path).resolve().parent)
+            problems += model_problems
+        if not problems:
+            problems += check_pairings(doc, loaded, host)
     if problems:
         raise SuiteError(_sorted(problems, doc))
-    return LoadedSuite(suite, Path(path), doc.data, labels)
-
-
-def _model_labels(suite: Suite, host: PluginHost) -> list[str]:
-    labels = []
-    for model in suite.models:
-        cls = host.items["model_sources"][model.source].cls
-        labels.append(model.name or cls().default_name(cls.Options.model_validate(model.options())))
-    return labels
-
-
-def _check_unique_models(doc: LocatedDocument, labels: list[str]) -> list[str]:
-    problems = []
-    for i, label in enumerate(labels):
-        if label in labels[:i]:
-            first = labels.index(label)
-            problems.append(
-                doc.error(
-                    ("models", i), f"duplicate model {label!r} (also models[{first}]); give each a distinct 'name'"
-                )
-            )
-    return problems
+    return loaded
 
 
 def _dedupe(problems: list[str], doc: LocatedDocument) -> list[str]:
@@ -380,54 +303,99 @@ def _sorted(problems: list[str], doc: LocatedDocument) -> list[str]:
 
 def _check_unique_labels(doc: LocatedDocument, suite: Suite) -> list[str]:
     problems = []
-    for field_name, entries in (("backends", suite.backends), ("targets", suite.targets)):
+    for field_name, entries in (
+        ("backends", suite.backends),
+        ("targets", suite.targets),
+        ("scenarios", [as_entry(e) for e in suite.scenarios]),
+    ):
         seen: dict[str, int] = {}
         for i, entry in enumerate(entries):
-            label = entry.options().get("label") or entry.name
-            if label in seen:
+            if entry.label in seen:
                 problems.append(
                     doc.error(
                         (field_name, i),
-                        f"duplicate {field_name[:-1]} {label!r} (also {field_name}[{seen[label]}]); "
+                        f"duplicate {field_name[:-1]} {entry.label!r} (also {field_name}[{seen[entry.label]}]); "
                         "give each a distinct 'label'",
                     )
                 )
-            seen[label] = i
+            seen[entry.label] = i
     return problems
 
 
 def check_plugins(doc: LocatedDocument, suite: Suite, host: PluginHost) -> list[str]:
     """Check every plugin name and its options; returns one line per problem."""
+    from benchharness.plugins import plugin_failure
+
     problems: list[str] = []
 
-    def check(kind: str, noun: str, name: str, options: dict[str, Any], loc: Loc, name_key: str) -> None:
+    def check(kind: str, noun: str, name: str, options: dict[str, Any], loc: Loc, name_loc: Loc) -> bool:
         provided = host.items[kind].get(name)
         if provided is None:
-            problems.append(doc.error(loc + (name_key,), unknown_name(noun, name, host.items[kind])))
-            return
+            problems.append(doc.error(name_loc, unknown_name(noun, name, host.items[kind])))
+            return False
         try:
             provided.cls.Options.model_validate(options)
         except ValidationError as exc:
             entry_fields = tuple(ModelEntry.model_fields) if kind == "model_sources" else ("name",)
             problems.extend(_pydantic_problems(doc, exc, loc, provided.cls.Options, entry_fields))
+        except Exception as exc:  # noqa: BLE001 - the plugin's own validator is broken: one line naming it
+            problems.append(doc.error(loc, plugin_failure(provided, "validating its options", exc)))
+        return True
 
     for i, model in enumerate(suite.models):
-        check("model_sources", "model source", model.source, model.options(), ("models", i), "source")
+        check("model_sources", "model source", model.source, model.options(), ("models", i), ("models", i, "source"))
     for i, variant in enumerate(suite.compressions):
         for j, step in enumerate(variant_steps(variant)):
             loc: Loc = ("compressions", i, j) if isinstance(variant, list) else ("compressions", i)
-            check("compressions", "compression", step.name, step.options(), loc, "name")
+            check("compressions", "compression", step.name, step.options(), loc, loc + ("name",))
     for i, backend in enumerate(suite.backends):
-        check("backends", "backend", backend.name, backend.options(), ("backends", i), "name")
+        check("backends", "backend", backend.name, backend.options(), ("backends", i), ("backends", i, "name"))
     for i, target in enumerate(suite.targets):
-        check("targets", "target", target.name, target.options(), ("targets", i), "name")
-    for i, metric in enumerate(suite.metrics):
-        if metric not in host.items["metrics"]:
-            problems.append(doc.error(("metrics", i), unknown_name("metric", metric, host.items["metrics"])))
+        check("targets", "target", target.name, target.options(), ("targets", i), ("targets", i, "name"))
+    produced: set[str] = set()
+    scenarios_known = True
+    for i, item in enumerate(suite.scenarios):
+        entry = as_entry(item)
+        if check(
+            "scenarios", "scenario", entry.name, entry.options(), ("scenarios", i), _name_loc(item, "scenarios", i)
+        ):
+            produced.update(host.items["scenarios"][entry.name].cls.produces)
+        else:
+            scenarios_known = False
+    if scenarios_known:  # else the figures an unknown scenario would produce cannot be told from typos
+        problems += _check_metrics(doc, suite, host, produced, check)
+    return problems
+
+
+def _name_loc(item: Any, field_name: str, index: int) -> Loc:
+    """Where an entry's name is: the item itself when written as a bare name, else its ``name`` key."""
+    return (field_name, index) if isinstance(item, str) else (field_name, index, "name")
+
+
+def _check_metrics(doc: LocatedDocument, suite: Suite, host: PluginHost, produced: set[str], check: Any) -> list[str]:
+    """Each ``metrics`` entry is a scenario's output, an observer or a metric; dependencies come first."""
+    problems: list[str] = []
+    listed: list[str] = []
+    figures = {**host.items["observers"], **host.items["metrics"]}
+    for i, item in enumerate(suite.metrics):
+        entry = as_entry(item)
+        listed.append(entry.name)
+        if entry.name in produced:
+            if entry.options():
+                problems.append(
+                    doc.error(("metrics", i), f"{entry.name!r} is a scenario's output; it takes no options")
+                )
             continue
-        for dep in host.items["metrics"][metric].cls.depends_on:
-            if dep not in suite.metrics[:i]:
-                problems.append(doc.error(("metrics", i), f"metric {metric!r} needs {dep!r} listed before it"))
+        if entry.name not in figures:
+            problems.append(
+                doc.error(_name_loc(item, "metrics", i), unknown_name("metric", entry.name, set(figures) | produced))
+            )
+            continue
+        kind = "observers" if entry.name in host.items["observers"] else "metrics"
+        check(kind, kind[:-1], entry.name, entry.options(), ("metrics", i), _name_loc(item, "metrics", i))
+        for dep in getattr(figures[entry.name].cls, "depends_on", ()):
+            if dep not in produced and dep not in listed[:-1]:
+                problems.append(doc.error(("metrics", i), f"metric {entry.name!r} needs {dep!r} listed before it"))
     return problems
 
 

@@ -1,84 +1,122 @@
-"""Run one case, in a process of its own.
+"""Run one case: a :class:`WorkerPayload` in, a :class:`CaseResult` out.
 
-The protocol is a JSON payload in and a JSON :class:`CaseResult` out.
-:func:`run_case` does the work and assumes no local parent, so a distributed
-engine can call it on another machine; ``python -m benchharness.worker
-PAYLOAD RESULT`` is the local entry point the runner spawns.
+:func:`run_case` does the work and assumes no local parent: the payload is
+portable (no local path, no ``sys.path``), and the :class:`Workspace` says
+where this machine keeps the suite's files and the conversion cache.  A
+distributed engine calls it on another machine; ``python -m
+benchharness.worker PAYLOAD RESULT`` is the entry point the ``process``
+launcher spawns, with ``faulthandler`` on so a segfault leaves the Python
+stack in the log, and a checkpoint file so a crashed case keeps what was
+known when it died.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
+import faulthandler
 import json
+import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchharness.api import (
+    PROTOCOL,
+    CaseContext,
+    ModelContext,
+    PluginSelection,
+    TargetContext,
+    WorkerPayload,
+    Workspace,
+    checked_value,
+)
+from benchharness.case import Case
 from benchharness.errors import BenchError
+from benchharness.results import CaseResult, CaseRuntime, MetricValue, Stage, Status
 
-PROTOCOL = 1
+Checkpoint = Callable[[CaseRuntime], None]
+
+__all__ = ["Checkpoint", "failed_result", "main", "run_case", "utc_now"]
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current UTC time, ISO 8601, to the second."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def make_payload(
-    case: dict[str, Any], *, extra_plugins: list[str], autoload: bool, base_dir: Path, cache_dir: Path
-) -> dict[str, Any]:
-    """Everything a worker needs to run ``case`` on any machine with the same plugins."""
-    return {
-        "protocol": PROTOCOL,
-        "case": case,
-        "extra_plugins": extra_plugins,
-        "autoload": autoload,
-        "base_dir": str(base_dir),
-        "cache_dir": str(cache_dir),
-        "sys_path": [p for p in sys.path if p],
-    }
+def run_case(
+    payload: WorkerPayload,
+    workspace: Workspace,
+    *,
+    host: Any = None,
+    checkpoint: Checkpoint | None = None,
+    launcher: str | None = None,
+) -> CaseResult:
+    """Run the payload's case and return its result; never raises for a failure of the case.
 
-
-def run_case(payload: dict[str, Any]) -> dict[str, Any]:
-    """Run the payload's case and return its result as a JSON-safe dict (never raises for case failures)."""
-    from benchharness.plan import Case
-
-    case = Case.model_validate(payload["case"])
-    started = _now()
+    ``host`` reuses a loaded :class:`~benchharness.plugins.PluginHost` (the
+    ``inline`` launcher, tests); by default the plugins are loaded as the
+    payload selects them.  ``checkpoint`` is called with the runtime record
+    each time the case reaches a new stage.
+    """
+    case = payload.case
     t0 = time.perf_counter()
-    result: dict[str, Any] = {"case_id": case.id, "config": case.model_dump(mode="json"), "started_at": started}
-    warnings: list[str] = []
+    result = CaseResult(case_id=case.id, config=case, status="ok", started_at=utc_now(), duration_s=0.0)
+    result.launcher = launcher
     try:
-        result.update(_measure_case(case, payload, warnings))
-        result["status"] = "ok"
+        _run(case, payload.plugins, workspace, host, result, checkpoint)
     except Exception as exc:  # noqa: BLE001 - a failing case is recorded, whatever failed
-        result["status"] = "error"
-        result["error"] = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
-        result["traceback"] = traceback.format_exc()
-    result["duration_s"] = round(time.perf_counter() - t0, 6)
-    result["warnings"] = warnings
+        result.status = "error"
+        result.error = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+        result.traceback = traceback.format_exc()
+    result.duration_s = round(time.perf_counter() - t0, 6)
     return result
 
 
-def _measure_case(case: Any, payload: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
-    from benchharness.api import CaseContext, ModelContext
+def _run(
+    case: Case,
+    plugins: PluginSelection,
+    workspace: Workspace,
+    host: Any,
+    result: CaseResult,
+    checkpoint: Checkpoint | None,
+) -> None:
     from benchharness.inputs import make_inputs
     from benchharness.models import apply_compressions, load_model, to_backend_format
     from benchharness.plugins import PluginHost
 
-    host = PluginHost(payload["extra_plugins"], autoload=payload["autoload"], warn=warnings.append)
-    provenance = []
+    if host is None:
+        host = PluginHost(
+            plugins.extra, blocked=plugins.blocked, autoload=plugins.autoload, warn=result.warnings.append
+        )
+    runtime = result.runtime
+    used = result.provenance
+
+    def reached(stage: Stage) -> None:
+        runtime.stage = stage
+        if checkpoint is not None:
+            checkpoint(runtime)
+
+    def item(kind: str, name: str) -> type:
+        provided = host.get(kind, name)
+        used.append(provided.provenance())
+        return provided.cls
 
     # The target goes first: thread limits and pinning must precede any framework import.
-    target_item = host.get("targets", case.target.name)
-    target_cls = target_item.cls
+    reached("target")
+    target_cls = item("targets", case.target.name)
     target_ctx = target_cls().apply(target_cls.Options.model_validate(case.target.options))
-    target_ctx.label = case.target.label
-    provenance.append(target_item.provenance())
+    if not isinstance(target_ctx, TargetContext):
+        raise BenchError(
+            f"target {case.target.name!r} returned {type(target_ctx).__name__} from apply, not TargetContext"
+        )
+    runtime.target = target_ctx
 
-    backend_item = host.get("backends", case.backend.name)
-    backend_cls = backend_item.cls
+    backend_cls = item("backends", case.backend.name)
     reason = backend_cls.unavailable_reason()
     if reason:
         raise BenchError(f"backend {case.backend.name!r} is unavailable: {reason}")
@@ -87,85 +125,183 @@ def _measure_case(case: Any, payload: dict[str, Any], warnings: list[str]) -> di
             f"backend {case.backend.name!r} cannot drive device {target_ctx.device!r} "
             f"(it drives {', '.join(backend_cls.devices)})"
         )
-    provenance.append(backend_item.provenance())
 
-    cache_dir = Path(payload["cache_dir"])
-    model_ctx = ModelContext(base_dir=Path(payload["base_dir"]), cache_dir=cache_dir, seed=case.measure.seed)
-    source_item = host.get("model_sources", case.model.source)
-    provenance.append(source_item.provenance())
+    reached("model")
+    model_ctx = ModelContext(base_dir=workspace.base_dir, cache_dir=workspace.cache_dir, seed=case.measure.seed)
+    item("model_sources", case.model.source)
     artifact = load_model(case, host, model_ctx)
+    runtime.model = artifact.record()
+    reached("compress")
     for step in case.compressions:
-        provenance.append(host.get("compressions", step.name).provenance())
+        item("compressions", step.name)
     artifact = apply_compressions(case, artifact, host, model_ctx)
-    artifact = to_backend_format(artifact, backend_cls.formats, case.backend.name, host, cache_dir)
+    runtime.model = artifact.record()
+    reached("convert")
+    artifact = to_backend_format(
+        artifact, backend_cls.formats, case.backend.name, host, workspace.cache_dir, case.model.label
+    )
+    if "converted_by" in artifact.info:
+        used.append(host.get("converters", artifact.info["converted_by"]).provenance())
+    runtime.model = artifact.record()
 
+    reached("backend")
     inputs = make_inputs(artifact.inputs, case.measure.seed)
     backend = backend_cls(backend_cls.Options.model_validate(case.backend.options), target_ctx)
     try:
         backend.load(artifact)
+        runtime.backend = _backend_info(backend, result.warnings)
         feed = backend.prepare(inputs)
-        ctx = CaseContext(case=case, backend=backend, artifact=artifact, inputs=inputs, feed=feed, measure=case.measure)
-        metrics = {}
-        for name in case.metrics:
-            metric_item = host.get("metrics", name)
-            provenance.append(metric_item.provenance())
-            value = metric_item.cls().collect(ctx)
-            ctx.collected[name] = value
-            metrics[name] = {
-                "value": value.value,
-                "unit": value.unit,
-                "summary": value.summary,
-                "samples": value.samples,
-                "method": value.method,
-                "details": value.details,
-            }
-        runtime = {
-            "target": {
-                "device": target_ctx.device,
-                "threads": target_ctx.threads,
-                "cores": target_ctx.cores,
-                **target_ctx.details,
-            },
-            "backend": backend.runtime_info(),
-            "model": {
-                "format": artifact.format,
-                "content_hash": artifact.content_hash,
-                "inputs": [spec.model_dump(mode="json", exclude_none=True) for spec in artifact.inputs],
-                **{k: v for k, v in artifact.info.items() if _json_safe(v)},
-            },
-        }
+
+        reached("scenario")
+        scenario_cls = item("scenarios", case.scenario.name)
+        scenario = scenario_cls(scenario_cls.Options.model_validate(case.scenario.options))
+        produced = set(scenario_cls.produces)
+        other_outputs = {out for p in host.items["scenarios"].values() for out in p.cls.produces} - produced
+        observers = {}
+        for spec in case.metrics:
+            if spec.name in host.items["observers"] and spec.name not in produced:
+                observer_cls = item("observers", spec.name)
+                observers[spec.name] = observer_cls(observer_cls.Options.model_validate(spec.options))
+        ctx = CaseContext(case=case, backend=backend, artifact=artifact, inputs=inputs, feed=feed, observers=observers)
+        figures = scenario.run(ctx)
+        scenario_figures = _scenario_figures(case.scenario.name, scenario_cls.produces, figures, ctx)
+        if observers and ctx.phase == "before":
+            for name in observers:
+                ctx.errors[name] = (
+                    f"observer {name!r} never ran: scenario {case.scenario.name!r} did not enter ctx.measured()"
+                )
+
+        reached("metrics")
+        for spec in case.metrics:
+            name = spec.name
+            if name in produced or name in observers or name in other_outputs:
+                continue
+            metric_cls = item("metrics", name)
+            with ctx.figure(name, f"metric {name!r} failed"):
+                value = metric_cls(metric_cls.Options.model_validate(spec.options)).collect(ctx)
+                ctx.collected[name] = checked_value(value)
+        runtime.backend = _backend_info(backend, result.warnings)
     finally:
         backend.close()
-    return {"metrics": metrics, "runtime": runtime, "provenance": provenance}
+    result.metrics = {**scenario_figures, **{k: v for k, v in ctx.collected.items() if k not in scenario_figures}}
+    result.metric_errors = ctx.errors
+    reached("done")
 
 
-def _json_safe(value: Any) -> bool:
+def _scenario_figures(name: str, produces: tuple[str, ...], figures: Any, ctx: CaseContext) -> dict[str, MetricValue]:
+    """The scenario's return value checked figure by figure: a bad one is that figure's error."""
+    if not isinstance(figures, dict):
+        raise BenchError(
+            f"scenario {name!r} returned {type(figures).__name__} from run, expected a dict of MetricValue"
+        )
+    out: dict[str, MetricValue] = {}
+    for key in produces:
+        if key not in figures:
+            ctx.errors[key] = f"scenario {name!r} did not return {key!r}, which it declares in 'produces'"
+            continue
+        with ctx.figure(key, f"scenario {name!r} failed"):
+            out[key] = checked_value(figures[key])
+    extra = sorted(set(figures) - set(produces))
+    for key in extra:
+        ctx.errors[key] = f"scenario {name!r} returned {key!r}, which is not in its 'produces'"
+    ctx.collected.update(out)
+    return out
+
+
+def _backend_info(backend: Any, warnings: list[str]) -> dict[str, Any] | None:
+    """The backend's ``runtime_info()``, keeping only JSON-safe values; a failure is a warning."""
     try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+        info = backend.runtime_info()
+    except Exception as exc:  # noqa: BLE001 - informational: the case goes on
+        warnings.append(f"backend {backend.name!r} failed in runtime_info: {type(exc).__name__}: {exc}")
+        return None
+    if not isinstance(info, dict):
+        warnings.append(f"backend {backend.name!r} runtime_info returned {type(info).__name__}, not a dict")
+        return None
+    safe = {}
+    for key, value in info.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            warnings.append(f"backend {backend.name!r} runtime_info[{key!r}] is not JSON-safe; left out")
+            continue
+        safe[str(key)] = value
+    return safe
+
+
+def failed_result(
+    case: Case,
+    status: Status,
+    message: str,
+    *,
+    started_at: str,
+    duration_s: float,
+    log_tail: str | None = None,
+    runtime: CaseRuntime | None = None,
+    launcher: str | None = None,
+) -> CaseResult:
+    """The result of a case whose worker gave none (a crash, a timeout): what a launcher records."""
+    return CaseResult(
+        case_id=case.id,
+        config=case,
+        status=status,
+        error=message,
+        traceback=log_tail or None,
+        started_at=started_at,
+        duration_s=round(duration_s, 6),
+        runtime=runtime or CaseRuntime(),
+        launcher=launcher,
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchharness.worker PAYLOAD RESULT``: run one case, write its result atomically."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m benchharness.worker PAYLOAD.json RESULT.json", file=sys.stderr)
+    faulthandler.enable()  # a segfault in a framework leaves the Python stack in the log
+    parser = argparse.ArgumentParser(prog="python -m benchharness.worker", description="Run one benchharness case.")
+    parser.add_argument("payload", type=Path, help="WorkerPayload JSON")
+    parser.add_argument("result", type=Path, help="where to write the CaseResult JSON")
+    parser.add_argument("--base-dir", type=Path, default=Path.cwd(), help="folder of the suite (relative model paths)")
+    parser.add_argument("--cache-dir", type=Path, help="conversion cache (default: $BENCHHARNESS_CACHE)")
+    parser.add_argument("--checkpoint", type=Path, help="file rewritten with the runtime record at each stage")
+    parser.add_argument("--launcher", default=None, help="name recorded in the result")
+    args = parser.parse_args(argv)
+    data = json.loads(args.payload.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("protocol") != PROTOCOL:
+        found = data.get("protocol") if isinstance(data, dict) else None
+        print(f"benchharness worker: unsupported protocol {found!r}; this worker speaks {PROTOCOL}", file=sys.stderr)
         return 2
-    payload = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    if payload.get("protocol") != PROTOCOL:
-        print(f"benchharness worker: unsupported protocol {payload.get('protocol')!r}", file=sys.stderr)
-        return 2
-    for entry in reversed(payload.get("sys_path", [])):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
-    result = run_case(payload)
-    out = Path(args[1])
-    tmp = out.with_suffix(".tmp")
-    # default=repr: a plugin's odd detail value must not cost the whole result.
-    tmp.write_text(json.dumps(result, default=repr), encoding="utf-8")
-    tmp.replace(out)
+    payload = WorkerPayload.model_validate(data)
+    from benchharness.models import default_cache_dir
+
+    workspace = Workspace(base_dir=args.base_dir, cache_dir=args.cache_dir or default_cache_dir())
+    checkpoint = None
+    if args.checkpoint is not None:
+        path = args.checkpoint
+
+        def checkpoint(runtime: CaseRuntime) -> None:
+            _write_atomic(path, runtime.model_dump_json())
+
+    result = run_case(payload, workspace, checkpoint=checkpoint, launcher=args.launcher)
+    try:
+        text = result.model_dump_json()
+    except Exception as exc:  # noqa: BLE001 - something a plugin put in odd: keep the case, drop the figures
+        result = failed_result(
+            payload.case,
+            "error",
+            f"the case's result cannot be written: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+            started_at=result.started_at,
+            duration_s=result.duration_s,
+            runtime=result.runtime,
+            launcher=args.launcher,
+        )
+        text = result.model_dump_json()
+    _write_atomic(args.result, text)
     return 0
 
 

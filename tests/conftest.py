@@ -30,3 +30,32 @@ def write_suite(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+def write_onnx(path: Path, inputs: dict[str, tuple[list[int | str | None], int]] | None = None) -> Path:
+    """A small valid ONNX model at ``path``: each input goes through Identity to an output.
+
+    ``inputs`` maps names to (shape, onnx element type); a string dim is a dim_param, ``None`` an unnamed
+    dynamic dim.  Default: one float input ``x`` of shape [N, 4].
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs = inputs or {"x": (["N", 4], TensorProto.FLOAT)}
+    graph_inputs, graph_outputs, nodes = [], [], []
+    for name, (shape, elem) in inputs.items():
+        dims = [d if d is not None else None for d in shape]
+        value = helper.make_tensor_value_info(name, elem, dims)
+        for dim, given in zip(value.type.tensor_type.shape.dim, shape):
+            if given is None:
+                dim.Clear()
+        graph_inputs.append(value)
+        graph_outputs.append(helper.make_tensor_value_info(f"{name}_out", elem, None))
+        nodes.append(helper.make_node("Identity", [name], [f"{name}_out"]))
+    model = helper.make_model(
+        helper.make_graph(nodes, "test", graph_inputs, graph_outputs), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path

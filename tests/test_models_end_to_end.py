@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from benchharness.cli import main
+from benchharness.errors import BenchError
 from benchharness.inputs import make_inputs, resolve_shape
 from benchharness.results import load_results
-from benchharness.suite import InputSpec
+from benchharness.signature import InputSpec
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -48,7 +49,7 @@ def test_inputs_are_reproducible_and_respect_specs():
 def test_symbolic_dimensions():
     spec = InputSpec(name="ids", shape=["batch", "seq", 4])
     assert resolve_shape(spec, batch=3, dims={"seq": 7}) == [3, 7, 4]
-    with pytest.raises(Exception) as err:
+    with pytest.raises(BenchError) as err:
         resolve_shape(spec, batch=3, dims={})
     assert str(err.value) == (
         "input 'ids': dimension 'seq' has no value; set it in the model's 'dims' (set: none) or use 'batch'"
@@ -82,15 +83,15 @@ def test_python_source_with_integer_and_scalar_inputs(write_suite, tmp_path):
         "token_model/none/onnxruntime/cpu/latency/b3",
     ]
     ort_b3 = results.cases[3]
-    assert ort_b3.runtime["model"]["inputs"] == [
+    assert [i.model_dump(mode="json", exclude_none=True) for i in ort_b3.runtime.model.inputs] == [
         {"name": "ids", "shape": [3, 12], "dtype": "int64", "range": [0.0, 50.0]},
         {"name": "scale", "shape": [], "dtype": "float32", "value": 0.5},
     ]
-    assert ort_b3.runtime["model"]["converted_by"] == "torch-onnx"
-    assert ort_b3.runtime["backend"]["threads"] == 1
-    assert ort_b3.runtime["backend"]["providers"] == ["CPUExecutionProvider"]
+    assert ort_b3.runtime.model.info["converted_by"] == "torch-onnx"
+    assert ort_b3.runtime.backend["threads"] == 1
+    assert ort_b3.runtime.backend["providers"] == ["CPUExecutionProvider"]
     torch_b1 = results.cases[0]
-    assert torch_b1.runtime["backend"]["threads"] == 1
+    assert torch_b1.runtime.backend["threads"] == 1
     assert torch_b1.metrics["model_size"].details["parameters"] == 50 * 16 + 16 * 4 + 4
 
 
@@ -112,7 +113,7 @@ def test_torchscript_and_onnx_file_sources(write_suite, tmp_path):
         """
         name: files
         models:
-          - {source: torchscript, path: mlp.pt, name: mlp-ts, inputs: [{name: x, shape: [batch, 8]}]}
+          - {source: torchscript, path: mlp.pt, name: mlp-ts, inputs: [{name: input, shape: [batch, 8]}]}
           - {source: onnx, path: mlp.onnx, name: mlp-onnx}
         backends: [{name: torch}, {name: onnxruntime}]
         exclude: [{model: mlp-onnx, backend: torch}]
@@ -128,11 +129,13 @@ def test_torchscript_and_onnx_file_sources(write_suite, tmp_path):
         "mlp-ts/none/onnxruntime/cpu/latency/b2",
         "mlp-onnx/none/onnxruntime/cpu/latency/b2",
     ]
-    assert cases["mlp-ts/none/torch/cpu/latency/b2"].runtime["model"]["format"] == "torchscript"
-    assert cases["mlp-ts/none/onnxruntime/cpu/latency/b2"].runtime["model"]["converted_by"] == "torch-onnx"
+    assert cases["mlp-ts/none/torch/cpu/latency/b2"].runtime.model.format == "torchscript"
+    assert cases["mlp-ts/none/onnxruntime/cpu/latency/b2"].runtime.model.info["converted_by"] == "torch-onnx"
     onnx_case = cases["mlp-onnx/none/onnxruntime/cpu/latency/b2"]
     # The graph's dynamic first dimension became the batch.
-    assert onnx_case.runtime["model"]["inputs"] == [{"name": "features", "shape": [2, 8], "dtype": "float32"}]
+    assert [i.model_dump(exclude_none=True) for i in onnx_case.runtime.model.inputs] == [
+        {"name": "features", "shape": [2, 8], "dtype": "float32"}
+    ]
     assert onnx_case.metrics["model_size"].details["bytes"] == (tmp_path / "mlp.onnx").stat().st_size
 
 

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from benchharness import __version__
 from benchharness.cli import main
-from benchharness.plugins import PluginHost
-from benchharness.results import load_results
+from benchharness.errors import BenchError
+from benchharness.plugins import BUILTIN_PLUGINS, PluginHost
+from benchharness.results import Provenance, load_results
 
 PLUGIN_DIR = Path(__file__).parent / "plugins"
-BUILTINS = {"compress", "cpu", "metrics", "onnxruntime", "reporters", "torch", "zoo"}
+BUILTINS = [name for name, _ in BUILTIN_PLUGINS]
 
 
 def fake_distribution(root: Path, dist: str, version: str, entry_points: dict[str, str]) -> Path:
@@ -40,15 +42,15 @@ def third_party(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def test_builtins_load_through_entry_points():
-    host = PluginHost()
-    builtins = {p.name: p for p in host.plugins if p.origin == "builtin"}
-    assert set(builtins) == BUILTINS
-    assert all(p.error is None for p in builtins.values())
+def test_builtins_load_first_and_explicitly():
+    host = PluginHost(autoload=False)
+    assert [p.name for p in host.plugins] == BUILTINS
+    assert all(p.origin == "builtin" and p.error is None and p.version == __version__ for p in host.plugins)
     assert host.items["backends"]["torch"].plugin.name == "torch"
-    assert host.items["backends"]["onnxruntime"].plugin.version == builtins["onnxruntime"].version
     assert {"cpu"} <= set(host.names("targets"))
-    assert {"latency", "throughput", "model_size"} <= set(host.names("metrics"))
+    assert host.names("scenarios") == ["latency"]
+    assert host.names("launchers") == ["inline", "process"]
+    assert {"model_size"} <= set(host.names("metrics"))
     assert set(host.names("reporters")) >= {"table", "markdown", "csv", "json"}
 
 
@@ -58,19 +60,20 @@ def test_third_party_plugin_is_discovered_and_broken_one_only_warns(third_party)
     fake = next(p for p in host.plugins if p.name == "fake")
     assert (fake.version, fake.origin, fake.module) == ("1.2.3", "entry point (benchharness-fake)", "bh_testplugin")
     provided = host.get("backends", "scripted")
-    assert provided.provenance() == {"kind": "backends", "name": "scripted", "plugin": "fake", "version": "1.2.3"}
+    assert provided.provenance() == Provenance(kind="backends", name="scripted", plugin="fake", version="1.2.3")
     assert set(host.names("datasets")) == {"ramp"}
     assert warnings == [
         "benchharness: warning: plugin 'broken' failed to import: ImportError: this plugin is broken on purpose"
     ]
-    # Everything else still loaded.
+    # Everything else still loaded, and the built-ins came first.
+    assert [p.name for p in host.plugins][: len(BUILTINS)] == BUILTINS
     assert {"torch", "onnxruntime"} <= set(host.names("backends"))
 
 
 def test_autoload_can_be_disabled_but_builtins_and_p_still_load(third_party, monkeypatch):
     monkeypatch.setenv("BENCHHARNESS_DISABLE_PLUGIN_AUTOLOAD", "1")
     host = PluginHost()
-    assert {p.name for p in host.plugins} == BUILTINS
+    assert [p.name for p in host.plugins] == BUILTINS
     host = PluginHost(["bh_testplugin"])
     extra = next(p for p in host.plugins if p.name == "bh_testplugin")
     assert (extra.origin, extra.version) == ("-p", "9.9.9")
@@ -97,23 +100,117 @@ def test_misspelt_hook_is_reported_and_plugin_dropped():
     assert not host.pm.has_plugin("bh_misspelt")
 
 
-def test_name_clash_keeps_the_first_and_bad_register_call_warns():
+def test_name_clash_is_refused_and_bad_register_call_warns():
     warnings: list[str] = []
     host = PluginHost(["bh_clash"], warn=warnings.append)
     assert host.get("backends", "torch").plugin.name == "torch"
     assert (
-        "benchharness: warning: plugin 'bh_clash' registers backend 'torch', already provided by plugin 'torch'; "
-        "keeping the first"
+        "benchharness: warning: plugin 'bh_clash': backend 'torch' refused: the name is already provided by "
+        "built-in plugin 'torch'"
     ) in warnings
     assert (
-        "benchharness: warning: plugin 'bh_clash' hook benchharness_register_reporters failed: TypeError: "
-        "register() takes a subclass of benchharness.api.Reporter, got 'not a class'"
+        "benchharness: warning: plugin 'bh_clash': reporter \"'not a class'\" refused: register() takes a subclass "
+        "of benchharness.api.Reporter, got 'not a class'"
     ) in warnings
+    clash = next(p for p in host.plugins if p.name == "bh_clash")
+    assert [(r.kind, r.name) for r in clash.refused] == [("backends", "torch"), ("reporters", "'not a class'")]
+
+
+@pytest.fixture
+def shadow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A package installed with an entry point named 'clash' (sorts before 'onnxruntime') shadowing it."""
+    root = fake_distribution(tmp_path / "site", "benchharness-shadow", "0.1", {"clash": "bh_shadow"})
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.delenv("BENCHHARNESS_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    return root
+
+
+def test_an_entry_point_cannot_shadow_a_builtin_backend(shadow, write_suite, tmp_path, capsys):
+    from conftest import write_onnx
+
+    write_onnx(tmp_path / "m.onnx")
+    suite = write_suite(
+        """
+        name: shadow
+        models: [{source: onnx, path: m.onnx}]
+        backends: [{name: onnxruntime}]
+        metrics: [latency, harmless]
+        measure: {max_time: 0.2, min_time: 0.05, warmup: {max_time: 0.1}}
+        """
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "-o", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    refusal = (
+        "benchharness: warning: plugin 'clash': backend 'onnxruntime' refused: the name is already provided by "
+        "built-in plugin 'onnxruntime'"
+    )
+    assert refusal in err.splitlines()
+    (case,) = load_results(next(out.glob("*.json"))).cases
+    assert case.status == "ok"  # the shadowing backend would have raised in load
+    assert case.runtime.backend["framework"] == "onnxruntime"
+    used = {p.kind: (p.plugin, p.version) for p in case.provenance}
+    assert used["backends"] == ("onnxruntime", __version__)
+    assert used["metrics"] == ("clash", "0.1")  # the plugin's other items still work
+    assert main(["plugins", "--json"]) == 0
+    records = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert records["clash"]["refused"] == [
+        {
+            "kind": "backend",
+            "name": "onnxruntime",
+            "reason": "the name is already provided by built-in plugin 'onnxruntime'",
+        }
+    ]
+    assert main(["plugins"]) == 0
+    table = capsys.readouterr().out
+    assert "refused: the name is already provided by built-in plugin 'onnxruntime'" in table
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        ("bh_order", "hook benchharness_register_backends uses tryfirst"),
+        ("bh_wrapper", "hook benchharness_register_metrics uses wrapper"),
+    ],
+)
+def test_call_order_markers_are_refused_not_ignored(module, message):
+    warnings: list[str] = []
+    host = PluginHost([module], autoload=False, warn=warnings.append)
+    info = next(p for p in host.plugins if p.name == module)
+    assert info.error.startswith(f"invalid: {message}: call-order markers are not supported")
+    assert not host.pm.has_plugin(module)
+    assert host.get("backends", "onnxruntime").plugin.name == "onnxruntime"
+    assert warnings == [f"benchharness: warning: plugin {module!r} {info.error}"]
+
+
+def test_registration_checks_what_each_class_must_declare():
+    warnings: list[str] = []
+    host = PluginHost(["bh_badclasses"], autoload=False, warn=warnings.append)
+    plugin = next(p for p in host.plugins if p.name == "bh_badclasses")
+    reasons = {r.name: r.reason for r in plugin.refused}
+    assert reasons == {
+        "no-formats": "NoFormats declares no 'formats'",
+        "formats-a-string": "FormatsAString 'formats' must be a non-empty tuple of strings, got 'onnx'",
+        "half-done": "NotImplemented_ does not implement infer, prepare, to_numpy",
+        "wrong-signature": "WrongSignature load(self) does not take the arguments (self, artifact)",
+        "reserved-name": "ReservedName Options declares 'name', a reserved option name (the suite entry's own key)",
+        "reserved-label": (
+            "ReservedLabel Options declares 'label', a reserved option name (the entry's label in case ids)"
+        ),
+        "loose-options": "LooseOptions Options must forbid unknown keys (subclass benchharness.api.Options)",
+        "no-unit": "NoUnit declares no 'unit'",
+        "a/b": "Slashed name 'a/b' contains '/', which separates the parts of case ids",
+        "inputs-option": (
+            "SourceWithInputsOption Options declares 'inputs', a reserved option name (the suite entry's own key)"
+        ),
+    }
+    assert host.get("backends", "good").plugin.name == "bh_badclasses"  # the good one registered
+    assert len(warnings) == len(reasons)
 
 
 def test_unknown_name_lists_known_ones():
-    host = PluginHost()
-    with pytest.raises(Exception) as err:
+    host = PluginHost(autoload=False)
+    with pytest.raises(BenchError) as err:
         host.get("backends", "onnxrt")
     assert str(err.value).startswith("unknown backend 'onnxrt'")
     assert "known: onnxruntime, torch" in str(err.value)
@@ -122,13 +219,14 @@ def test_unknown_name_lists_known_ones():
 def test_registering_and_unregistering_a_plugin_object():
     import bh_testplugin
 
-    host = PluginHost()
+    host = PluginHost(autoload=False)
     assert "scripted" not in host.names("backends")
-    host.register_object(bh_testplugin, name="inline")
-    assert host.get("backends", "scripted").plugin.name == "inline"
-    host.pm.unregister(name="inline")
-    fresh = PluginHost()
-    assert "scripted" not in fresh.names("backends")  # no global state survives
+    host.register_object(bh_testplugin, name="in-process")
+    assert host.get("backends", "scripted").plugin.name == "in-process"
+    host.unregister("in-process")
+    assert "scripted" not in host.names("backends")
+    assert "in-process" not in [p.name for p in host.plugins]
+    assert "scripted" not in PluginHost(autoload=False).names("backends")  # no global state survives
 
 
 def test_unavailable_backend_is_listed_with_install_hint(capsys):
@@ -147,6 +245,8 @@ def test_unavailable_backend_is_listed_with_install_hint(capsys):
 
 
 def test_every_hook_kind_works_in_a_run(write_suite, tmp_path, capsys):
+    import bh_testplugin
+
     suite = write_suite(
         """
         name: kinds
@@ -154,30 +254,41 @@ def test_every_hook_kind_works_in_a_run(write_suite, tmp_path, capsys):
         compressions: [[tag, tag]]
         backends: [{name: scripted2}, {name: needs-missing}]
         targets: [{name: virtual, threads: 5}]
-        metrics: [latency]
+        scenarios: [latency, {name: fixed, iterations: 7}]
+        metrics: [latency, phase_time]
         measure: {min_samples: 20, max_time: 0.1, warmup: {max_time: 0.05}}
         """
     )
     out = tmp_path / "out"
-    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", "--format", "count"]) == 1
-    assert capsys.readouterr().out.strip() == "2 cases"
+    bh_testplugin.PAYLOADS.clear()
+    args = ["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", "--format", "count"]
+    assert main([*args, "--launcher", "recording"]) == 1
+    assert capsys.readouterr().out.strip() == "4 cases"
     results = load_results(next(out.glob("*.json")))
-    ok, missing = results.cases
+    ok, fixed, missing, _ = results.cases
     assert ok.case_id == "m/tag+tag/scripted2/virtual/latency/b1" and ok.status == "ok"
-    assert ok.runtime["target"] == {"device": "cpu", "threads": 5, "cores": None, "env": "5"}
-    assert ok.runtime["backend"]["threads"] == 5
-    assert ok.runtime["model"]["tagged"] == 2
-    assert ok.runtime["model"]["converted_by"] == "dummy-to-dummy2"
-    assert ok.runtime["model"]["conversion_cache_hit"] is False
+    assert ok.launcher == "recording" and len(bh_testplugin.PAYLOADS) == 4
+    assert ok.runtime.target.model_dump() == {"device": "cpu", "threads": 5, "cores": None, "details": {"env": "5"}}
+    assert ok.runtime.backend["threads"] == 5
+    assert ok.runtime.model.info["tagged"] == 2
+    assert ok.runtime.model.info["converted_by"] == "dummy-to-dummy2"
+    assert ok.runtime.model.info["conversion_cache_hit"] is False
+    assert set(ok.metrics) == {"latency", "throughput", "phase_time"}
+    assert fixed.case_id == "m/tag+tag/scripted2/virtual/fixed/b1" and fixed.status == "ok"
+    assert fixed.metrics["calls"].value == 7 and len(fixed.metrics["mean_call"].samples) == 7
+    assert fixed.metrics["phase_time"].value > 0
+    kinds = {p.kind for p in ok.provenance}
+    assert kinds == {"targets", "backends", "model_sources", "compressions", "converters", "scenarios", "observers"}
     assert missing.status == "error"
     assert missing.error == (
         "backend 'needs-missing' is unavailable: needs benchharness_missing_framework: "
         "pip install benchharness-missing-framework"
     )
-    # The second run converts nothing: the cache is keyed by content hash.
-    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", "--format", "count"]) == 1
+    # The second run, in worker processes, converts nothing: the cache is keyed by content hash.
+    assert main(args) == 1
     second = max(out.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
-    assert load_results(second).cases[0].runtime["model"]["conversion_cache_hit"] is True
+    assert load_results(second).cases[0].runtime.model.info["conversion_cache_hit"] is True
+    assert load_results(second).cases[0].launcher == "process"
 
 
 LAZY_CHECK = """

@@ -59,22 +59,36 @@ def test_failures_are_recorded_and_the_run_goes_on(write_suite, tmp_path, capsys
     results = load_results(only_result(out))
     status = {c.case_id.split("/")[2]: c for c in results.cases}
     assert [c.case_id.split("/")[2] for c in results.cases] == ["crash", "hang", "error", "abort", "fine"]
-    assert status["crash"].status == "crashed"
-    assert status["crash"].runtime["signal"] == "SIGSEGV"
-    assert status["crash"].error == "worker killed by signal SIGSEGV"
+    crash = status["crash"]
+    assert crash.status == "crashed"
+    assert crash.runtime.signal == "SIGSEGV"
+    assert crash.error == "worker killed by signal SIGSEGV"
+    # faulthandler left the Python stack in the log: the plugin's load() is in it.
+    assert "Fatal Python error: Segmentation fault" in crash.traceback
+    assert 'bh_testplugin.py", line' in crash.traceback and "in load" in crash.traceback
+    # What was known when it died is kept: the stage, the target, the model and its resolved inputs.
+    assert crash.runtime.stage == "backend"
+    assert crash.runtime.target.threads >= 1
+    assert crash.runtime.model.content_hash == "dummy-4"
+    assert [i.model_dump(exclude_none=True) for i in crash.runtime.model.inputs] == [
+        {"name": "x", "shape": [1, 4], "dtype": "float32"}
+    ]
     assert status["hang"].status == "timeout"
     assert status["hang"].error == "no result after 6 s; the worker was killed"
-    assert status["error"].status == "error"
-    assert status["error"].error == "RuntimeError: scripted failure while loading"
-    assert "Traceback" in status["error"].traceback
+    assert status["hang"].runtime.stage == "scenario"
+    error = status["error"]
+    assert error.status == "error"
+    assert error.error == "RuntimeError: scripted failure while loading"
+    assert "Traceback" in error.traceback
+    assert error.runtime.stage == "backend" and error.runtime.model.format == "dummy"
     assert status["abort"].status == "crashed"
     assert status["abort"].error == "worker exited with code 3 and no result"
     fine = status["fine"]
     assert fine.status == "ok"
     latency = fine.metrics["latency"]
-    assert latency.summary["count"] == len(latency.samples) >= 20
-    assert latency.value == pytest.approx(latency.summary["median"] / 1e6)
-    assert 50_000 <= latency.summary["median"] < 5_000_000  # it busy-waits 50 µs
+    assert latency.summary.count == len(latency.samples) >= 20
+    assert latency.value == pytest.approx(latency.summary.median / 1e6)
+    assert 50_000 <= latency.summary.median  # it busy-waits 50 µs
     assert fine.metrics["throughput"].value == pytest.approx(1e3 / latency.value)
     assert fine.metrics["model_size"].details["bytes"] == 16
     assert results.complete
@@ -97,9 +111,10 @@ def test_results_round_trip_and_show(write_suite, tmp_path, capsys):
     assert {p["name"] for p in raw["plugins"]} >= {"bh_testplugin", "cpu", "metrics"}
     case = results.cases[0]
     assert case.case_id == "m/none/scripted/cpu/latency/b1"
-    assert {p["kind"]: p["plugin"] for p in case.provenance}["backends"] == "bh_testplugin"
-    assert {p["kind"]: p["version"] for p in case.provenance}["backends"] == "9.9.9"
-    assert case.runtime["backend"]["threads"] == case.runtime["target"]["threads"] >= 1
+    assert {p.kind: p.plugin for p in case.provenance}["backends"] == "bh_testplugin"
+    assert {p.kind: p.version for p in case.provenance}["backends"] == "9.9.9"
+    assert case.runtime.backend["threads"] == case.runtime.target.threads >= 1
+    assert case.config.model.inputs[0].shape == ["batch", 4]  # the plan's resolved inputs, kept symbolic
     printed = json.loads(capsys.readouterr().out)
     assert [row["batch"] for row in printed] == [1, 2]
     assert main(["show", str(path), "--format", "csv", "-p", "bh_testplugin"]) == 0
@@ -114,7 +129,8 @@ def test_results_of_another_schema_version_are_refused(tmp_path):
     with pytest.raises(BenchError) as err:
         load_results(path)
     assert str(err.value) == (
-        f"{path}: results schema version 99 is not supported; this benchharness reads version {SCHEMA_VERSION}"
+        f"{path}: results schema version 99 is not supported; this benchharness reads versions 1 to "
+        f"{SCHEMA_VERSION} (a newer benchharness wrote it?)"
     )
     path.write_text("{not json")
     with pytest.raises(BenchError, match=r"old.json:1: not a results file: invalid JSON"):
@@ -157,8 +173,9 @@ def test_interrupted_run_keeps_finished_cases_and_resumes(write_suite, tmp_path)
     assert [c.case_id for c in final.cases] == [f"m/none/b{i}/cpu/latency/b1" for i in range(4)]
     assert final.complete
     # The cases finished before the interrupt were kept, not run again.
+    final_cases = {c.case_id: c for c in final.cases}
     for before in interrupted.cases:
-        assert final.case(before.case_id) == before
+        assert final_cases[before.case_id] == before
     assert list(out.glob("*.json")) == [path]
 
 
@@ -177,13 +194,24 @@ def test_resume_refuses_a_different_suite(write_suite, tmp_path, capsys):
     )
 
 
-def test_an_invalid_worker_result_is_a_recorded_error(write_suite, tmp_path):
-    suite = write_suite("name: t\nmodels: [{source: dummy, name: m}]\nbackends: [{name: scripted}]\nmetrics: [bogus]\n")
+def test_a_metric_of_the_wrong_type_is_that_metrics_error(write_suite, tmp_path, capsys):
+    suite = write_suite(
+        suite_text("  - {name: scripted, mode: ok}").replace(
+            "metrics: [latency, throughput, model_size]", "metrics: [latency, bogus, model_size]"
+        )
+    )
     out = tmp_path / "out"
     assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 1
     (case,) = load_results(only_result(out)).cases
-    assert case.status == "error"
-    assert case.error.startswith("the worker's result is invalid: 1 validation error for CaseResult")
+    assert case.status == "ok"
+    assert case.metric_errors == {"bogus": "metric 'bogus' failed: MetricValue: value: Input should be a valid number"}
+    assert set(case.metrics) == {"latency", "throughput", "model_size"}  # the others are kept
+    captured = capsys.readouterr()
+    assert "bogus: metric 'bogus' failed" in captured.out  # the table's note
+    assert (
+        "m/none/scripted/cpu/latency/b1: bogus: metric 'bogus' failed: MetricValue: value: Input should be a valid number"
+        in captured.err
+    )
 
 
 def test_an_unusable_output_folder_is_one_line(write_suite, tmp_path, capsys):
@@ -194,3 +222,96 @@ def test_an_unusable_output_folder_is_one_line(write_suite, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("benchharness: error: [Errno 20] Not a directory:")
     assert "\n" not in err
+
+
+def test_figures_fail_one_by_one(write_suite, tmp_path):
+    """A broken observer, a metric returning a float and a scenario without a measured phase cost only their figures."""
+    suite = write_suite(
+        "name: t\nmodels: [{source: dummy, name: m}]\nbackends: [{name: scripted}]\n"
+        "scenarios: [latency, unmeasured]\n"
+        "metrics: [latency, phase_time, broken_observer, plain_float, model_size]\n" + FAST.format(timeout=20)
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", "--launcher", "inline"]) == 1
+    latency, unmeasured = load_results(only_result(out)).cases
+    assert latency.status == unmeasured.status == "ok"
+    assert latency.launcher == "inline"
+    assert latency.metric_errors == {
+        "broken_observer": "observer 'broken_observer' failed in stop: RuntimeError: observer broke",
+        "plain_float": "metric 'plain_float' failed: TypeError: returned float, expected MetricValue",
+    }
+    assert set(latency.metrics) == {"latency", "throughput", "phase_time", "model_size"}
+    assert latency.metrics["phase_time"].details == {"phase_at_start": "open"}
+    # The measured phase is the sampling: it lasts at least as long as the samples themselves.
+    assert latency.metrics["phase_time"].value * 1e9 >= sum(latency.metrics["latency"].samples)
+    assert unmeasured.metric_errors["phase_time"] == (
+        "observer 'phase_time' never ran: scenario 'unmeasured' did not enter ctx.measured()"
+    )
+    assert set(unmeasured.metrics) == {"calls", "model_size"}
+
+
+def test_the_payload_is_portable(write_suite, tmp_path, monkeypatch):
+    """A worker elsewhere needs neither the parent's sys.path nor its absolute paths."""
+    import bh_testplugin
+    from conftest import write_onnx
+
+    write_onnx(tmp_path / "models" / "m.onnx")
+    suite = write_suite(
+        "name: t\nmodels: [{source: onnx, path: models/m.onnx}]\nbackends: [{name: onnxruntime}]\n"
+        + FAST.format(timeout=20)
+    )
+    monkeypatch.chdir(tmp_path)
+    bh_testplugin.PAYLOADS.clear()
+    args = ["run", str(suite), "-p", "bh_testplugin", "-o", str(tmp_path / "out"), "-q", "--launcher", "recording"]
+    assert main(args) == 0
+    (payload,) = bh_testplugin.PAYLOADS
+    assert str(tmp_path) not in payload and os.getcwd() not in payload
+    assert not any(entry in payload for entry in sys.path if len(entry) > 1)
+    data = json.loads(payload)
+    assert set(data) == {"protocol", "case", "plugins"}
+    assert data["plugins"] == {"extra": ["bh_testplugin"], "blocked": [], "autoload": True}
+    assert data["case"]["model"]["options"] == {"path": "models/m.onnx"}
+
+
+def test_few_samples_say_so_in_the_table(write_suite, tmp_path, capsys):
+    suite = write_suite(
+        "name: t\nmodels: [{source: dummy, name: m}]\n"
+        "backends: [{name: scripted, sleep_us: 100000}]\n"
+        "measure: {min_samples: 20, max_time: 0.12, min_time: 0, warmup: {max_time: 0.01, min_time: 0}}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 0
+    (case,) = load_results(only_result(out)).cases
+    count = case.metrics["latency"].summary.count
+    assert count < 6  # 0.1 s calls, 0.24 s at most: never enough for a 95% CI
+    table = capsys.readouterr().out
+    row = table.splitlines()[2]
+    assert f"{count} samples, CI unknown" in row
+    assert " unknown " in row
+
+
+def test_the_speedup_baseline_is_never_a_failed_case(write_suite, tmp_path, capsys):
+    from benchharness.table import build
+
+    suite = write_suite(
+        suite_text(
+            "  - {name: scripted, label: first, mode: error}\n"
+            "  - {name: scripted, label: second, sleep_us: 200}\n"
+            "  - {name: scripted, label: third, sleep_us: 100}"
+        )
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 1
+    results = load_results(only_result(out))
+    first, second, third = build(results).rows
+    assert first["speedup"] is None
+    # The default baseline, the first backend, failed: the next one that ran stands in, and the note says so.
+    assert second["speedup"] == pytest.approx(1.0)
+    assert "speedup vs second (first error)" in second["note"]
+    lat = {c.config.backend.label: c.metrics["latency"].value for c in results.cases if c.status == "ok"}
+    assert third["speedup"] == pytest.approx(lat["second"] / lat["third"])
+    # An explicit baseline that failed gives no ratio at all, and says why.
+    results.suite.data["baseline"] = {"backend": "first"}
+    rows = build(results).rows
+    assert [r["speedup"] for r in rows] == [None, None, None]
+    assert "baseline (backend=first) error" in rows[1]["note"]

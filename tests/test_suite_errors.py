@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
+from conftest import write_onnx
 
 from benchharness.cli import main
 from benchharness.errors import SuiteError
@@ -52,6 +53,9 @@ def host() -> PluginHost:
 
 
 def write(tmp_path: Path, text: str, name: str = "suite.yaml") -> Path:
+    """Write the suite, and a model ``m.onnx`` (input ``x`` [N, 4]) beside it for the suites that name one."""
+    if not (tmp_path / "m.onnx").exists():
+        write_onnx(tmp_path / "m.onnx")
     path = tmp_path / name
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
@@ -69,7 +73,12 @@ def expect(path: Path, lines: list[str]) -> list[str]:
 
 
 def known(host: PluginHost, kind: str) -> str:
-    return ", ".join(sorted(host.items[kind]))
+    """The names an unknown-name message lists; a metric may also be an observer or a scenario's output."""
+    names = set(host.items[kind])
+    if kind == "metrics":
+        names |= set(host.items["observers"])
+        names |= {out for p in host.items["scenarios"].values() for out in p.cls.produces}
+    return ", ".join(sorted(names))
 
 
 # ------------------------------------------------------------------ the file itself
@@ -334,7 +343,10 @@ SHAPE_CASES = {
         ["{p}:3 models[0]: Input should be a mapping with 'source', got a string"],
     ),
     "measure-is-empty": (BASE + "measure:\n", ["{p}:7 measure: Input should be a mapping, got null"]),
-    "scenario": (BASE + "scenarios: [throughput]\n", ["{p}:7 scenarios[0]: Input should be 'latency'"]),
+    "scenario": (
+        BASE + "scenarios: [throughput]\n",
+        ["{p}:7 scenarios[0]: unknown scenario 'throughput'; known: latency"],
+    ),
     "compression-entry-is-a-number": (
         BASE + "compressions:\n  - 3\n",
         ["{p}:8 compressions[0]: expected a compression name, a mapping with 'name', or a list of them"],
@@ -349,7 +361,7 @@ SHAPE_CASES = {
     ),
     "warmup-bounds": (
         BASE + "measure:\n  warmup:\n    min_iterations: 50\n    max_iterations: 10\n",
-        ["{p}:7 measure: warmup.min_iterations exceeds warmup.max_iterations"],
+        ["{p}:8 measure.warmup: min_iterations (50) exceeds max_iterations (10)"],
     ),
     "misspelt-measure-field": (
         BASE + "measure:\n  samples: 3\n",
@@ -390,10 +402,13 @@ SHAPE_CASES.update(
             _with_input("shape: [1, 3]", "dtype: flaot32"),
             [f"{{p}}:8 models[0].inputs[0].dtype: Input should be {DTYPES} (did you mean 'float32'?)"],
         ),
-        "input-missing-shape": (_with_input("dtype: int8"), ["{p}:6 models[0].inputs[0].shape: Field required"]),
+        "input-dtype-differs-from-graph": (
+            _with_input("dtype: int8"),
+            ["{p}:7 models[0].inputs[0].dtype: input 'x' is float32 in the model, not int8"],
+        ),
         "input-shape-zero": (
             _with_input("shape: [1, 0]"),
-            ["{p}:7 models[0].inputs[0].shape: dimensions must be positive, got 0"],
+            ["{p}:7 models[0].inputs[0].shape: dimensions must be positive integers or names, got 0"],
         ),
         "input-shape-fraction": (
             _with_input("shape: [1, 2.5]"),
@@ -498,7 +513,7 @@ PLUGIN_OPTION_CASES = {
     ),
     "compression-option": (
         BASE + "compressions:\n  - [none, {name: none, bits: 8}]\n",
-        ["{p}:8 compressions[0][1].bits: unknown field; known: name"],
+        ["{p}:8 compressions[0][1].bits: unknown field; known: label, name"],
     ),
 }
 
@@ -589,9 +604,13 @@ def test_unknown_metric(tmp_path: Path, host: PluginHost) -> None:
     ]
 
 
-def test_metric_dependency_order(tmp_path: Path, host: PluginHost) -> None:
-    path = write(tmp_path, BASE + "metrics:\n  - throughput\n  - latency\n")
-    assert problems_of(path, host) == [f"{path}:8 metrics[0]: metric 'throughput' needs 'latency' listed before it"]
+def test_metric_dependency_order(tmp_path: Path) -> None:
+    host = PluginHost(["bh_testplugin"], autoload=False)
+    path = write(tmp_path, BASE + "metrics:\n  - phase_share\n  - phase_time\n")
+    assert problems_of(path, host) == [f"{path}:8 metrics[0]: metric 'phase_share' needs 'phase_time' listed before it"]
+    # A scenario's own figures need not be listed.
+    path.write_text(BASE + "metrics:\n  - phase_time\n  - phase_share\n")
+    assert load_suite(path, host).suite.metrics == ["phase_time", "phase_share"]
 
 
 def test_duplicate_backend_labels(tmp_path: Path, host: PluginHost) -> None:
@@ -614,6 +633,8 @@ def test_distinct_labels_are_fine(tmp_path: Path, host: PluginHost) -> None:
 
 
 def test_duplicate_model_names(tmp_path: Path, host: PluginHost) -> None:
+    write_onnx(tmp_path / "other" / "m.onnx")
+    write_onnx(tmp_path / "a.onnx")
     path = write(
         tmp_path,
         """\

@@ -37,9 +37,9 @@ def test_smoke_suite_runs(tmp_path, capsys):
     results = load_results(next(tmp_path.glob("smoke-*.json")))
     assert [c.status for c in results.cases] == ["ok", "ok"]
     torch_case, ort_case = results.cases
-    assert torch_case.runtime["backend"]["threads"] == ort_case.runtime["backend"]["threads"] == 1
+    assert torch_case.runtime.backend["threads"] == ort_case.runtime.backend["threads"] == 1
     # Both backends ran the same weights: the ONNX file was exported from the torch model.
-    assert ort_case.runtime["model"]["converted_by"] == "torch-onnx"
+    assert ort_case.runtime.model.info["converted_by"] == "torch-onnx"
     assert (
         torch_case.metrics["model_size"].details["parameters"] == ort_case.metrics["model_size"].details["parameters"]
     )

@@ -21,8 +21,10 @@ def test_default_names_and_inputs():
     assert source.default_name(opts) == "resnet"
     opts = benchharness_zoo.ZooOptions(arch="squeezenet", width=0.5, depth=2, activation="swish", input_size=96)
     assert source.default_name(opts) == "squeezenet-w0.5-d2-swish"
-    (spec,) = source.default_inputs(opts, artifact=None)  # type: ignore[arg-type]
+    signature = source.describe(opts, ctx=None)  # type: ignore[arg-type]
+    (spec,) = signature.inputs
     assert (spec.name, spec.shape, spec.dtype) == ("input", ["batch", 3, 96, 96], "float32")
+    assert [(o.name, o.shape) for o in signature.outputs] == [("output0", ["batch", 1000])]
 
 
 def test_weights_follow_the_seed(tmp_path):

@@ -7,8 +7,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field, PositiveInt
 
-from benchharness.api import Target, TargetContext, TargetOptions
-from benchharness.errors import BenchError
+from benchharness.api import BenchError, Target, TargetContext, TargetOptions
 from benchharness.hookspecs import hookimpl
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")

@@ -8,14 +8,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from benchharness.api import Backend, BackendOptions, ModelArtifact, ModelContext, ModelSource, Options
-from benchharness.errors import BenchError
+from benchharness.api import (
+    Backend,
+    BackendOptions,
+    BenchError,
+    ModelArtifact,
+    ModelContext,
+    ModelSignature,
+    ModelSource,
+    Options,
+    file_hash,
+)
 from benchharness.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from benchharness.suite import InputSpec
 
 INSTALL = "pip install onnxruntime  (or: pip install 'benchharness[onnxruntime]')"
 
@@ -24,19 +31,6 @@ OPT_LEVELS = {
     "basic": "ORT_ENABLE_BASIC",
     "extended": "ORT_ENABLE_EXTENDED",
     "all": "ORT_ENABLE_ALL",
-}
-
-# ONNX TensorProto element types to the suite's dtype names.
-ONNX_DTYPES = {
-    1: "float32",
-    2: "uint8",
-    3: "int8",
-    5: "int16",
-    6: "int32",
-    7: "int64",
-    9: "bool",
-    10: "float16",
-    11: "float64",
 }
 
 
@@ -133,54 +127,36 @@ class OnnxFileOptions(Options):
 
 
 class OnnxFileSource(ModelSource):
-    """An ONNX file; its inputs are read from the graph when the suite lists none."""
+    """An ONNX file; its inputs are read from the graph (without its weights) when the suite lists none.
+
+    Dynamic dimensions keep their names.  A dynamic first dimension is the
+    batch (and so is every dimension sharing its name); an unnamed one is
+    called ``INPUT.INDEX`` (``state.1``), unique per input, and needs a value
+    in the model's ``dims``.
+    """
 
     name = "onnx"
     description = "an ONNX file (inputs read from the graph)"
     requires = ("onnx",)
     install_hint = "pip install onnx"
     produces = "onnx"
+    file_suffixes = (".onnx",)
     Options: ClassVar[type[BaseModel]] = OnnxFileOptions
 
     def default_name(self, options: OnnxFileOptions) -> str:  # type: ignore[override]
         """The file's stem."""
         return Path(options.path).stem
 
+    def describe(self, options: OnnxFileOptions, ctx: ModelContext) -> ModelSignature:  # type: ignore[override]
+        """Inputs, outputs, parameter count and opset, read from the graph without external data."""
+        from benchharness_onnxruntime.graph import describe_onnx
+
+        return describe_onnx(ctx.resolve(options.path))
+
     def load(self, options: OnnxFileOptions, ctx: ModelContext) -> ModelArtifact:  # type: ignore[override]
         """Reference the file; hash its bytes."""
-        from benchharness.models import file_hash
-
         path = ctx.resolve(options.path)
         return ModelArtifact(format="onnx", content_hash=file_hash(path), path=path)
-
-    def default_inputs(self, options: OnnxFileOptions, artifact: ModelArtifact) -> list[InputSpec]:  # type: ignore[override]
-        """The graph's inputs (initializers excluded).
-
-        A symbolic first dimension is taken as the batch; other symbolic
-        dimensions keep their names and need values in the model's ``dims``.
-        """
-        import onnx
-
-        from benchharness.suite import InputSpec
-
-        model = onnx.load(str(artifact.path), load_external_data=False)
-        initializers = {i.name for i in model.graph.initializer}
-        specs = []
-        for value in model.graph.input:
-            if value.name in initializers:
-                continue
-            tensor = value.type.tensor_type
-            dtype = ONNX_DTYPES.get(tensor.elem_type)
-            if dtype is None:
-                raise BenchError(f"onnx source: input {value.name!r} has unsupported element type {tensor.elem_type}")
-            shape: list[int | str] = [
-                d.dim_value
-                if d.HasField("dim_value") and d.dim_value > 0
-                else ("batch" if index == 0 else d.dim_param or f"dim{index}")
-                for index, d in enumerate(tensor.shape.dim)
-            ]
-            specs.append(InputSpec(name=value.name, shape=shape, dtype=dtype))
-        return specs
 
 
 @hookimpl

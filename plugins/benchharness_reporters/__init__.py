@@ -8,7 +8,7 @@ import json
 import math
 from typing import Any
 
-from benchharness.api import Reporter
+from benchharness.api import Reporter, RunResults
 from benchharness.hookspecs import hookimpl
 
 
@@ -28,11 +28,11 @@ def _finite(value: Any) -> Any:
 class _TabulateReporter(Reporter):
     tablefmt = "simple"
 
-    def render(self, results: Any) -> str:
+    def render(self, results: RunResults) -> str:
         """The comparison table, one row per case."""
         from tabulate import tabulate
 
-        from benchharness.compare import build
+        from benchharness.table import build
 
         table = build(results)
         body = [[_cell(row.get(col.key), col.fmt) for col in table.columns] for row in table.rows]
@@ -62,9 +62,9 @@ class CsvReporter(Reporter):
     name = "csv"
     description = "comparison table as CSV (raw numbers)"
 
-    def render(self, results: Any) -> str:
+    def render(self, results: RunResults) -> str:
         """Header row of column titles, then one row per case."""
-        from benchharness.compare import build
+        from benchharness.table import build
 
         table = build(results)
         out = io.StringIO()
@@ -81,9 +81,9 @@ class JsonReporter(Reporter):
     name = "json"
     description = "comparison table as JSON"
 
-    def render(self, results: Any) -> str:
+    def render(self, results: RunResults) -> str:
         """A list of objects, one per case."""
-        from benchharness.compare import build
+        from benchharness.table import build
 
         table = build(results)
         rows = [{col.header: _finite(row.get(col.key)) for col in table.columns} for row in table.rows]

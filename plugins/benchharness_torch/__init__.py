@@ -14,13 +14,15 @@ from pydantic import BaseModel, Field, field_validator
 from benchharness.api import (
     Backend,
     BackendOptions,
+    BenchError,
     Converter,
     ModelArtifact,
     ModelContext,
+    ModelSignature,
     ModelSource,
     Options,
+    file_hash,
 )
-from benchharness.errors import BenchError
 from benchharness.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
 INSTALL = "pip install torch  (or: pip install 'benchharness[torch]')"
 ONNX_OPSET = 17
+#: TorchScript argument types that take a Python scalar, not a tensor.
+SCALAR_TYPES = {"float": float, "int": int, "bool": bool}
 
 
 def module_artifact(module: Any, *, identity: str) -> ModelArtifact:
@@ -76,7 +80,7 @@ class TorchBackend(Backend):
     Options: ClassVar[type[BaseModel]] = TorchOptions
 
     def load(self, artifact: ModelArtifact) -> None:
-        """Set threads, load the module onto the device, in eval mode."""
+        """Set threads, load the module onto the device, in eval mode; bind TorchScript inputs by name."""
         import torch
 
         self._torch = torch
@@ -92,27 +96,39 @@ class TorchBackend(Backend):
             module = module.to(memory_format=torch.channels_last)
         self.model = module
         self.input_names = [spec.name for spec in artifact.inputs]
+        #: TorchScript forward arguments by name -> Python scalar type (None for tensors); None for eager modules.
+        self.arguments = _bind_by_name(module, self.input_names) if artifact.format == "torchscript" else None
         self._sync = torch.cuda.synchronize if self._device().type == "cuda" else None
 
     def _device(self) -> Any:
         index = self.target.details.get("index", 0)
         return self._torch.device(f"cuda:{index}" if self.target.device == "cuda" else "cpu")
 
-    def prepare(self, inputs: dict[str, np.ndarray]) -> list[Any]:
-        """Tensors on the device, in the model's input order."""
+    def prepare(self, inputs: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, Any]]:
+        """Tensors on the device: positional in the model's input order, or by name for TorchScript."""
         torch = self._torch
-        feed = []
+        values = {}
         for name in self.input_names:
+            scalar = self.arguments.get(name) if self.arguments is not None else None
+            if scalar is not None:
+                values[name] = scalar(inputs[name].item())
+                continue
             tensor = torch.from_numpy(inputs[name]).to(self._device())
             if self.options.channels_last and tensor.dim() == 4:
                 tensor = tensor.contiguous(memory_format=torch.channels_last)
-            feed.append(tensor)
-        return feed
+            values[name] = tensor
+        if self.arguments is not None:
+            return [], values
+        return [values[name] for name in self.input_names], {}
 
-    def infer(self, feed: list[Any]) -> Any:
+    def infer(self, feed: tuple[list[Any], dict[str, Any]]) -> Any:
         """One forward pass; on CUDA it waits for the device before returning."""
-        with self._torch.inference_mode():
-            out = self.model(*feed)
+        args, kwargs = feed
+        try:
+            with self._torch.inference_mode():
+                out = self.model(*args, **kwargs)
+        except RuntimeError as exc:
+            raise BenchError(f"torch: the model's forward failed: {_without_values(str(exc))}") from None
         if self._sync is not None:
             self._sync()
         return out
@@ -155,16 +171,24 @@ class TorchScriptSource(ModelSource):
     requires = ("torch",)
     install_hint = INSTALL
     produces = "torchscript"
+    file_suffixes = (".pt", ".pth", ".jit", ".torchscript")
     Options: ClassVar[type[BaseModel]] = TorchScriptOptions
 
     def default_name(self, options: TorchScriptOptions) -> str:  # type: ignore[override]
         """The file's stem."""
         return Path(options.path).stem
 
+    def describe(self, options: TorchScriptOptions, ctx: ModelContext) -> ModelSignature:  # type: ignore[override]
+        """The forward's argument names and types, read from the archive's code without importing torch.
+
+        TorchScript gives no shapes: the suite declares each input under ``inputs``.
+        """
+        from benchharness_torch.schema import describe_torchscript
+
+        return describe_torchscript(ctx.resolve(options.path))
+
     def load(self, options: TorchScriptOptions, ctx: ModelContext) -> ModelArtifact:  # type: ignore[override]
         """Reference the file; the backend loads it."""
-        from benchharness.models import file_hash
-
         path = ctx.resolve(options.path)
         return ModelArtifact(format="torchscript", content_hash=file_hash(path), path=path)
 
@@ -251,6 +275,41 @@ class TorchToOnnx(Converter):
             opset_version=ONNX_OPSET,
             input_names=[spec.name for spec in artifact.inputs],
         )
+
+
+def _bind_by_name(module: Any, names: list[str]) -> dict[str, type | None]:
+    """Check the inputs against a TorchScript forward's arguments; map each to its scalar type, if any.
+
+    The names must match the schema's (order does not matter), so a model is
+    never fed inputs in the wrong order; on a mismatch the expected names are
+    listed, never the tensors.
+    """
+    arguments = list(module.forward.schema.arguments)[1:]  # without self
+    expected = [a.name for a in arguments]
+    unknown = [n for n in names if n not in expected]
+    missing = [a.name for a in arguments if a.name not in names and not a.has_default_value()]
+    if unknown or missing:
+        parts = []
+        if unknown:
+            parts.append(f"it has no argument {', '.join(map(repr, unknown))}")
+        if missing:
+            parts.append(f"argument {', '.join(map(repr, missing))} is not given")
+        raise BenchError(
+            f"torchscript forward({', '.join(expected)}): {'; '.join(parts)}; "
+            "name the suite's inputs after its arguments"
+        )
+    return {a.name: SCALAR_TYPES.get(str(a.type)) for a in arguments if a.name in names}
+
+
+def _without_values(message: str) -> str:
+    """A torch error message without the tensor values TorchScript appends (``Value: tensor([...])``)."""
+    lines = []
+    for line in message.strip().splitlines():
+        head, sep, _ = line.partition("Value:")
+        lines.append(head.rstrip() + (" (value not shown)" if sep else ""))
+        if sep:
+            break
+    return " ".join(line for line in lines if line)[:500]
 
 
 @hookimpl

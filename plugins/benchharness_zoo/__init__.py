@@ -13,9 +13,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, PositiveFloat, PositiveInt
 
-from benchharness.api import ModelArtifact, ModelContext, ModelSource, Options
+from benchharness.api import ModelArtifact, ModelContext, ModelSignature, ModelSource, Options, TensorSpec
 from benchharness.hookspecs import hookimpl
-from benchharness.suite import InputSpec
 
 # Kept here, not imported from .models, so validating a suite never imports torch;
 # a test checks they match models.ARCHITECTURES and models.ACTIVATIONS.
@@ -56,9 +55,14 @@ class ZooSource(ModelSource):
             name += f"-{options.activation}"
         return name
 
-    def default_inputs(self, options: ZooOptions, artifact: ModelArtifact) -> list[InputSpec]:  # type: ignore[override]
-        """One NCHW float input named ``input``."""
-        return [InputSpec(name="input", shape=["batch", options.in_channels, options.input_size, options.input_size])]
+    def describe(self, options: ZooOptions, ctx: ModelContext) -> ModelSignature:  # type: ignore[override]
+        """One NCHW float input named ``input`` and the class logits, from the options alone."""
+        size = options.input_size
+        return ModelSignature(
+            format="torch",
+            inputs=[TensorSpec(name="input", shape=["batch", options.in_channels, size, size], dtype="float32")],
+            outputs=[TensorSpec(name="output0", shape=["batch", options.num_classes], dtype="float32")],
+        )
 
     def load(self, options: ZooOptions, ctx: ModelContext) -> ModelArtifact:  # type: ignore[override]
         """Build the model with weights drawn from the case seed."""

@@ -1,4 +1,5 @@
-"""A test plugin: a framework-free backend and model source whose behaviour a suite chooses.
+"""A test plugin: a framework-free backend and model source whose behaviour a suite chooses,
+and one item of every other kind, written against the public API only.
 
 ``mode`` selects what the backend does: ``ok`` (sleep ``sleep_us`` per
 inference), ``error`` (raise while loading), ``crash`` (SIGSEGV while
@@ -19,23 +20,33 @@ from benchharness.api import (
     Backend,
     BackendOptions,
     CaseContext,
+    CaseResult,
     Compression,
     Converter,
     Dataset,
+    Job,
     LabelledData,
+    Launcher,
     Metric,
     MetricValue,
     ModelArtifact,
     ModelContext,
+    ModelSignature,
     ModelSource,
+    Observer,
     Options,
     Reporter,
+    RunResults,
+    Scenario,
+    ScenarioOptions,
     Target,
     TargetContext,
     TargetOptions,
+    TensorSpec,
+    hookimpl,
+    summarize,
+    time_batch,
 )
-from benchharness.hookspecs import hookimpl
-from benchharness.suite import InputSpec
 
 __version__ = "9.9.9"
 
@@ -50,8 +61,8 @@ class DummySource(ModelSource):
     produces = "dummy"
     Options: ClassVar[type[BaseModel]] = DummyOptions
 
-    def default_inputs(self, options: DummyOptions, artifact: ModelArtifact) -> list[InputSpec]:  # type: ignore[override]
-        return [InputSpec(name="x", shape=["batch", options.size])]
+    def describe(self, options: DummyOptions, ctx: ModelContext) -> ModelSignature:  # type: ignore[override]
+        return ModelSignature(format="dummy", inputs=[TensorSpec(name="x", shape=["batch", options.size])])
 
     def load(self, options: DummyOptions, ctx: ModelContext) -> ModelArtifact:  # type: ignore[override]
         return ModelArtifact(
@@ -164,8 +175,119 @@ class Count(Reporter):
     name = "count"
     description = "the number of cases"
 
-    def render(self, results: Any) -> str:
+    def render(self, results: RunResults) -> str:
         return f"{len(results.cases)} cases"
+
+
+class FixedOptions(ScenarioOptions):
+    iterations: int = 50
+
+
+class FixedIterations(Scenario):
+    """A second scenario: a fixed number of timed calls, no warm-up, the measured phase around them."""
+
+    name = "fixed"
+    description = "a fixed number of timed calls"
+    produces = ("calls", "mean_call")
+    Options: ClassVar[type[BaseModel]] = FixedOptions
+
+    def run(self, ctx: CaseContext) -> dict[str, MetricValue]:
+        with ctx.measured():
+            samples = time_batch(lambda: ctx.backend.infer(ctx.feed), self.options.iterations)
+        return {
+            "calls": MetricValue(value=float(len(samples)), unit="calls"),
+            "mean_call": MetricValue(
+                value=sum(samples) / len(samples) / 1e6,
+                unit="ms",
+                summary=summarize(samples),
+                samples=samples,
+                method="mean of a fixed number of perf_counter_ns samples",
+            ),
+        }
+
+
+class PhaseClock(Observer):
+    """A toy observer: the wall time of the measured phase, read around it."""
+
+    name = "phase_time"
+    unit = "s"
+    description = "wall time of the scenario's measured phase"
+
+    def start(self, ctx: CaseContext) -> None:
+        self.t0 = time.perf_counter_ns()
+        self.phase_at_start = ctx.phase
+
+    def stop(self) -> MetricValue:
+        elapsed = time.perf_counter_ns() - self.t0
+        return MetricValue(
+            value=elapsed / 1e9, unit=self.unit, method="perf_counter_ns at start and stop",
+            details={"phase_at_start": self.phase_at_start},
+        )  # fmt: skip
+
+
+class PhaseShare(Metric):
+    """A derived metric: the share of the measured phase spent inside the timed calls."""
+
+    name = "phase_share"
+    unit = "1"
+    depends_on = ("phase_time", "latency")
+    description = "sum of latency samples / measured phase wall time"
+
+    def collect(self, ctx: CaseContext) -> MetricValue:
+        phase = ctx.collected["phase_time"].value
+        samples = ctx.collected["latency"].samples or []
+        return MetricValue(value=sum(samples) / 1e9 / phase if phase else None, unit=self.unit)
+
+
+class PlainFloat(Metric):
+    name = "plain_float"
+    unit = "1"
+    description = "returns a float instead of a MetricValue"
+
+    def collect(self, ctx: CaseContext) -> MetricValue:
+        return 3.0  # type: ignore[return-value]
+
+
+class Unmeasured(Scenario):
+    """A scenario that never opens its measured phase."""
+
+    name = "unmeasured"
+    produces = ("calls",)
+
+    def run(self, ctx: CaseContext) -> dict[str, MetricValue]:
+        ctx.backend.infer(ctx.feed)
+        return {"calls": MetricValue(value=1.0, unit="calls")}
+
+
+class BrokenObserver(Observer):
+    name = "broken_observer"
+    unit = "?"
+    description = "fails in stop"
+
+    def start(self, ctx: CaseContext) -> None:
+        pass
+
+    def stop(self) -> MetricValue:
+        raise RuntimeError("observer broke")
+
+
+#: Payloads the recording launcher was given, as JSON (tests read them).
+PAYLOADS: list[str] = []
+
+
+class Recording(Launcher):
+    """Runs each case in this process, like ``inline``, and keeps the payload it was handed."""
+
+    name = "recording"
+    description = "inline, keeping each payload"
+    isolated = False
+
+    def launch(self, job: Job) -> CaseResult:
+        from benchharness.worker import run_case
+
+        PAYLOADS.append(job.payload.model_dump_json())
+        os.environ.update(job.environment)
+        return run_case(job.payload, job.workspace, host=job.host, launcher=self.name)
 
 
 class Bogus(Metric):
@@ -220,8 +342,27 @@ def benchharness_register_model_sources(register):  # type: ignore[no-untyped-de
 @hookimpl
 def benchharness_register_metrics(register):  # type: ignore[no-untyped-def]
     register(Bogus)
+    register(PhaseShare)
+    register(PlainFloat)
 
 
 @hookimpl
 def benchharness_register_datasets(register):  # type: ignore[no-untyped-def]
     register(Ramp)
+
+
+@hookimpl
+def benchharness_register_scenarios(register):  # type: ignore[no-untyped-def]
+    register(FixedIterations)
+    register(Unmeasured)
+
+
+@hookimpl
+def benchharness_register_observers(register):  # type: ignore[no-untyped-def]
+    register(PhaseClock)
+    register(BrokenObserver)
+
+
+@hookimpl
+def benchharness_register_launchers(register):  # type: ignore[no-untyped-def]
+    register(Recording)

@@ -1,0 +1,181 @@
+"""The comparison table's content: one row per case, figures with units, fastest marked, ratios to a baseline."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from benchharness.case import AXES, CaseAxes, Selector, matches, selector_text
+from benchharness.results import CaseResult, RunResults
+
+ALWAYS_SHOWN = ("model", "backend")
+
+
+@dataclass
+class Column:
+    """A column: its key in row values, its header, and the number format."""
+
+    key: str
+    header: str
+    fmt: str = ""
+
+
+@dataclass
+class Table:
+    """Rows ready to be formatted; values are raw numbers or strings."""
+
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    baseline: str
+    notes: list[str] = field(default_factory=list)
+
+
+def baseline_selector(results: RunResults) -> tuple[BaseModel, bool]:
+    """The suite's ``baseline`` and ``True``, else its first backend and ``False`` (the default)."""
+    data = results.suite.data
+    if data.get("baseline"):
+        return Selector.model_validate(data["baseline"]), True
+    first = data["backends"][0]
+    return Selector(backend=str(first.get("label") or first["name"])), False
+
+
+def _latency(result: CaseResult) -> float | None:
+    metric = result.metrics.get("latency")
+    return metric.value if result.status == "ok" and metric is not None and metric.value else None
+
+
+def build(results: RunResults) -> Table:
+    """Turn a run's results into the comparison table."""
+    cases = results.cases
+    axes = [c.config.axes() for c in cases]
+    shown_axes = [a for a in AXES if a in ALWAYS_SHOWN or len({getattr(ax, a) for ax in axes}) > 1]
+    selector, explicit = baseline_selector(results)
+    set_axes = [a for a in AXES if getattr(selector, a) is not None]
+    baseline_text = selector_text(selector)
+
+    metric_names: list[str] = []
+    units: dict[str, str] = {}
+    for c in cases:
+        for name, metric in c.metrics.items():
+            if name not in metric_names:
+                metric_names.append(name)
+                units[name] = metric.unit
+        for name in c.metric_errors:
+            if name not in metric_names:
+                metric_names.append(name)
+                units[name] = "?"
+
+    columns = [Column(a, a) for a in shown_axes] + [Column("status", "status")]
+    for name in metric_names:
+        if name == "latency":
+            columns += [
+                Column("latency", f"latency median ({units[name]})", ".4g"),
+                Column("latency_p95", f"p95 ({units[name]})", ".4g"),
+                Column("latency_ci", "CI95 ±%", ".2f"),
+            ]
+        else:
+            columns.append(Column(name, f"{name} ({units[name]})", ".4g"))
+    columns += [Column("speedup", f"speedup vs {baseline_text}", ".2f"), Column("note", "note")]
+
+    # Fastest per model, batch and scenario: the axes a user varies to pick a framework, target or variant.
+    fastest: dict[tuple[Any, ...], int] = {}
+    for i, (c, ax) in enumerate(zip(cases, axes)):
+        lat = _latency(c)
+        if lat is None:
+            continue
+        key = (ax.model, ax.batch, ax.scenario)
+        if key not in fastest or lat < _latency(cases[fastest[key]]):  # type: ignore[operator]
+            fastest[key] = i
+
+    rows = []
+    for i, (c, ax) in enumerate(zip(cases, axes)):
+        row: dict[str, Any] = {a: getattr(ax, a) for a in shown_axes}
+        row["status"] = c.status
+        notes = []
+        for name in metric_names:
+            metric = c.metrics.get(name)
+            row[name] = metric.value if metric is not None else None
+        notes += _latency_cells(c, row)
+        base, base_note = _find_baseline(selector, set_axes, explicit, ax, cases, axes)
+        lat = _latency(c)
+        base_lat = _latency(base) if base is not None else None
+        row["speedup"] = base_lat / lat if base_lat and lat else None
+        if base_note and c.status == "ok":
+            notes.append(base_note)
+        if fastest.get((ax.model, ax.batch, ax.scenario)) == i and len(cases) > 1:
+            notes.insert(0, "fastest")
+        for name, error in c.metric_errors.items():
+            notes.append(f"{name}: {_short(error, 60)}")
+        if c.status != "ok":
+            notes.append(_short(c.error or c.status))
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    return Table(columns=columns, rows=rows, baseline=baseline_text)
+
+
+def _latency_cells(result: CaseResult, row: dict[str, Any]) -> list[str]:
+    """Fill the p95 and CI cells; return the notes latency asks for (few samples, noise, unsettled warm-up)."""
+    metric = result.metrics.get("latency")
+    if metric is None or metric.summary is None:
+        return []
+    notes = []
+    summary = metric.summary
+    row["latency_p95"] = summary.p95 / 1e6
+    min_samples = result.config.measure.min_samples
+    ci = summary.ci_rel_halfwidth
+    if not summary.ci_known or not math.isfinite(ci):
+        row["latency_ci"] = "unknown"
+        notes.append(f"{_plural(summary.count, 'sample')}, CI unknown")
+    else:
+        row["latency_ci"] = 100 * ci
+        if summary.count < min_samples:
+            notes.append(f"only {summary.count} of {min_samples} samples")
+    if metric.details.get("noisy"):
+        notes.append(f"noisy (IQR {100 * summary.rel_iqr:.0f}% of median)")
+    warmup = metric.details.get("warmup") or {}
+    if warmup.get("settled") is False:
+        notes.append("warm-up did not settle")
+    return notes
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _find_baseline(
+    selector: BaseModel,
+    set_axes: list[str],
+    explicit: bool,
+    ax: CaseAxes,
+    cases: list[CaseResult],
+    axes: list[CaseAxes],
+) -> tuple[CaseResult | None, str]:
+    """The case a row is compared with, never a failed one; and a note when that needs saying.
+
+    An explicit ``baseline`` whose case failed gives no ratio ("baseline
+    failed").  The default baseline, the first backend, falls back to the
+    next backend (in suite order) whose case in the same group ran.
+    """
+    twins = [
+        (other, other_ax)
+        for other, other_ax in zip(cases, axes)
+        if all(getattr(other_ax, a) == getattr(ax, a) for a in AXES if a not in set_axes)
+    ]
+    chosen = next((other for other, other_ax in twins if matches(selector, other_ax)), None)
+    if chosen is None or _latency(chosen) is not None:
+        return chosen, ""
+    failed_label = chosen.config.axes().backend if not explicit else selector_text(selector)
+    if explicit:
+        return None, f"baseline ({failed_label}) {chosen.status}"
+    fallback = next((other for other, _ in twins if _latency(other) is not None), None)
+    if fallback is None:
+        return None, f"baseline ({failed_label}) {chosen.status}"
+    return fallback, f"speedup vs {fallback.config.axes().backend} ({failed_label} {chosen.status})"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return line if len(line) <= limit else line[: limit - 1] + "…"
