@@ -165,12 +165,12 @@ def _find_baseline(
         if all(getattr(other_ax, a) == getattr(ax, a) for a in AXES if a not in set_axes)
     ]
     chosen = next((other for other, other_ax in twins if matches(selector, other_ax)), None)
-    if chosen is None or _latency(chosen) is not None:
+    if chosen is None or chosen.status == "ok":
         return chosen, ""
     failed_label = chosen.config.axes().backend if not explicit else selector_text(selector)
     if explicit:
         return None, f"baseline ({failed_label}) {chosen.status}"
-    fallback = next((other for other, _ in twins if _latency(other) is not None), None)
+    fallback = next((other for other, _ in twins if other.status == "ok"), None)
     if fallback is None:
         return None, f"baseline ({failed_label}) {chosen.status}"
     return fallback, f"speedup vs {fallback.config.axes().backend} ({failed_label} {chosen.status})"
