@@ -75,3 +75,15 @@ def test_readme_commands_match_ci():
     assert "```bash\ntox\n```" in readme
     assert ci[-1] == "tox"
     assert 'pip install -e ".[all]" -c constraints.txt && benchharness run suites/mobile.yaml' in readme
+
+
+def test_readme_suite_format_block_is_a_valid_suite_shape():
+    import yaml
+
+    from benchharness.suite import Suite
+
+    readme = (ROOT / "README.md").read_text()
+    block = _code_block(readme, "## The suite format", "yaml")
+    suite = Suite.model_validate(yaml.safe_load(block))
+    assert [m.source for m in suite.models] == ["zoo", "onnx", "python"]
+    assert suite.models[1].dims == {"input.1": 16000, "state.1": 1}
