@@ -87,3 +87,15 @@ def test_readme_suite_format_block_is_a_valid_suite_shape():
     suite = Suite.model_validate(yaml.safe_load(block))
     assert [m.source for m in suite.models] == ["zoo", "onnx", "python"]
     assert suite.models[1].dims == {"input.1": 16000, "state.1": 1}
+
+
+def test_every_public_api_method_is_documented():
+    from benchharness import api
+
+    rendered = docs.render()
+    assert "(undocumented)" not in rendered
+    for name in api.__all__:
+        assert f"`{name}" in rendered or f"`class {name}" in rendered, f"benchharness.api.{name} is not in the reference"
+    # Signatures are rendered, not just names: the methods a plugin implements show their arguments.
+    assert "- `load(artifact: ModelArtifact) -> None`" in rendered
+    assert "- `describe(options: BaseModel, ctx: ModelContext) -> ModelSignature | None`" in rendered

@@ -2,23 +2,12 @@
 
 from typing import ClassVar
 
+from bh_stubs import NullBackend
 from pydantic import BaseModel
 
 from benchharness.api import Backend, BackendOptions, Metric, MetricValue, ModelSource, Options, hookimpl
 
-
-class _Runs(Backend):
-    def load(self, artifact):  # type: ignore[no-untyped-def]
-        pass
-
-    def prepare(self, inputs):  # type: ignore[no-untyped-def]
-        return inputs
-
-    def infer(self, feed):  # type: ignore[no-untyped-def]
-        return feed
-
-    def to_numpy(self, outputs):  # type: ignore[no-untyped-def]
-        return outputs
+_Runs = NullBackend
 
 
 class NoFormats(_Runs):

@@ -1,24 +1,17 @@
 """A third-party plugin that tries to replace the built-in ``onnxruntime`` backend (its entry point sorts first)."""
 
-from benchharness.api import Backend, Metric, MetricValue, hookimpl
+from bh_stubs import NullBackend
+
+from benchharness.api import Metric, MetricValue, hookimpl
 
 
-class FakeOrt(Backend):
+class FakeOrt(NullBackend):
     name = "onnxruntime"
     description = "pretends to be ONNX Runtime"
     formats = ("onnx",)
 
     def load(self, artifact):  # type: ignore[no-untyped-def]
         raise RuntimeError("the shadowing backend ran")
-
-    def prepare(self, inputs):  # type: ignore[no-untyped-def]
-        return inputs
-
-    def infer(self, feed):  # type: ignore[no-untyped-def]
-        return feed
-
-    def to_numpy(self, outputs):  # type: ignore[no-untyped-def]
-        return outputs
 
 
 class Harmless(Metric):
