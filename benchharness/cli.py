@@ -326,14 +326,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         _err(f"benchharness: error: {exc}")
         return exc.exit_code
+    except BrokenPipeError:  # `benchharness ... | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exc:  # an unwritable results folder, a full disk: the user's to fix, not a crash
         _err(f"benchharness: error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # `benchharness ... | head`
-        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def render_signature(label: str, sig: ModelSignature) -> str:
     if sig.parameters is not None:
         facts.append(f"{sig.parameters:,} parameters")
     if "file_bytes" in sig.details:
-        facts.append(f"{sig.details['file_bytes'] / 1e6:.3g} MB")
+        facts.append(_size_text(int(sig.details["file_bytes"])))
     lines = [f"{label} ({', '.join(facts)})"]
     if "forward" in sig.details:
         lines.append(str(sig.details["forward"]))
@@ -117,10 +117,17 @@ def render_signature(label: str, sig: ModelSignature) -> str:
     return "\n".join(lines).rstrip()
 
 
+def _size_text(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} B"
+
+
 def _table(specs: list[TensorSpec], optional: list[str], tabulate: object) -> str:
     rows = []
     for spec in specs:
         shape = "?" if spec.shape is None else "[" + ", ".join(str(d) for d in spec.shape) + "]"
-        note = "optional" if spec.name in optional else ""
-        rows.append(["  " + spec.name, spec.dtype or "?", shape, note])
-    return tabulate(rows, headers=["  name", "dtype", "shape", ""], tablefmt="plain")  # type: ignore[operator]
+        rows.append([spec.name, spec.dtype or "?", shape, "optional" if spec.name in optional else ""])
+    text = tabulate(rows, headers=["name", "dtype", "shape", ""], tablefmt="plain")  # type: ignore[operator]
+    return "\n".join("  " + line.rstrip() for line in text.splitlines())
