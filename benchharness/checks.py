@@ -130,7 +130,7 @@ def merge_inputs(
         problems.append(
             doc.error(
                 loc + ("inputs",) if declared is not None else loc,
-                f"model {label!r}: the {signature.format} model does not tell the shape of input(s) {names}; "
+                f"model {label!r}: the {signature.format} schema names input(s) {names} but gives no shapes; "
                 "declare each under 'inputs' with its 'shape'",
             )
         )

@@ -88,9 +88,23 @@ def _host(args: argparse.Namespace) -> Any:
     from benchharness.errors import BenchError
     from benchharness.plugins import PluginHost, split_plugin_args
 
+    held: list[str] | None = []  # warnings while loading, until we know which -p modules failed
+
+    def warn(line: str) -> None:
+        if held is None:
+            _err(line)
+        else:
+            held.append(line)
+
     modules, blocked = split_plugin_args(args.plugins)
-    host = PluginHost(modules, blocked=blocked, warn=_err)
+    host = PluginHost(modules, blocked=blocked, warn=warn)
     failed = host.load_errors("-p")
+    # A -p module that failed is the one error line below, not a warning as well.
+    repeated = {f"benchharness: warning: plugin {p.name!r} {p.error}" for p in failed}
+    for line in held:
+        if line not in repeated:
+            _err(line)
+    held = None
     if failed:
         raise BenchError("; ".join(f"-p {p.module}: {p.error}" for p in failed))
     return host
@@ -318,7 +332,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, and turn user errors into one line and exit code 2."""
     args = _parser().parse_args(argv)
-    args.plugins = [*args.plugin_before, *getattr(args, "plugin", [])]
+    args.plugins = list(dict.fromkeys([*args.plugin_before, *getattr(args, "plugin", [])]))
     from benchharness.errors import BenchError
 
     try:

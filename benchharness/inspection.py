@@ -18,10 +18,22 @@ SUITE_SUFFIXES = (".yaml", ".yml")
 
 def inspect_path(path: Path, host: PluginHost, source: str | None = None) -> list[tuple[str, ModelSignature]]:
     """(label, signature) of a model file, or of every model of a suite file."""
+    from pydantic import ValidationError
+
+    if not path.exists():
+        raise BenchError(f"{path}: no such file")
     if path.suffix.lower() in SUITE_SUFFIXES and source is None:
         return _suite_models(path, host)
     provided = _source_for(path, host, source)
-    options = provided.cls.Options.model_validate({"path": str(path)})
+    try:
+        # Absolute: a relative path would be resolved against its own folder again (``m/m/x.onnx``).
+        options = provided.cls.Options.model_validate({"path": str(path.resolve())})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise BenchError(
+            f"{path}: model source {provided.name!r} does not read files ({where}: {first['msg']})"
+        ) from None
     return [(path.name, _describe(provided, options, path.resolve().parent, label=path.name))]
 
 
@@ -34,7 +46,8 @@ def _source_for(path: Path, host: PluginHost, name: str | None) -> Provided:
             return provided
     readers = {s: p.name for p in host.items["model_sources"].values() for s in p.cls.file_suffixes}
     listing = ", ".join(f"{s} ({n})" for s, n in sorted(readers.items())) or "none installed"
-    raise BenchError(f"{path}: no model source reads {suffix or 'files without a suffix'} files; they read: {listing}")
+    what = f"{suffix} files" if suffix else "files without a suffix"
+    raise BenchError(f"{path}: no model source reads {what}; they read: {listing}")
 
 
 def _describe(provided: Provided, options: object, base_dir: Path, label: str) -> ModelSignature:

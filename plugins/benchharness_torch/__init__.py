@@ -306,7 +306,7 @@ def _without_values(message: str) -> str:
     lines = []
     for line in message.strip().splitlines():
         head, sep, _ = line.partition("Value:")
-        lines.append(head.rstrip() + (" (value not shown)" if sep else ""))
+        lines.append((head.rstrip() + (" (value not shown)" if sep else "")).strip())
         if sep:
             break
     return " ".join(line for line in lines if line)[:500]

@@ -27,3 +27,14 @@ def tiny_mlp() -> torch.nn.Module:
 
 def not_a_module() -> str:
     return "oops"
+
+
+class Inverse(torch.nn.Module):
+    """A batch of matrix inverses: ``aten::linalg_inv`` has no ONNX export in the TorchScript exporter."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.inv(x)
+
+
+def inverse() -> torch.nn.Module:
+    return Inverse()
