@@ -70,7 +70,9 @@ def resolve_models(
 
 def _path_loc(doc: LocatedDocument, loc: Loc) -> Loc:
     """A model's ``path`` option when it has one (file errors point there), else the model."""
-    return loc + ("path",) if loc + ("path",) in doc.lines else loc
+    _, index = loc
+    entry = doc.data["models"][index]
+    return loc + ("path",) if isinstance(entry, dict) and "path" in entry else loc
 
 
 def merge_inputs(

@@ -256,19 +256,27 @@ def load_suite(path: str | Path, host: PluginHost | None = None) -> LoadedSuite:
     resolved, and every backend checked to take each model it is paired with.
     Raises :class:`SuiteError` with one line per problem.
     """
-    doc = load_yaml(path)
+    return check_suite(load_yaml(path), Path(path), host)
+
+
+def check_suite(doc: LocatedDocument, path: Path, host: PluginHost | None = None) -> LoadedSuite:
+    """Validate a parsed suite as :func:`load_suite` does; ``path`` is where it lives (relative model paths).
+
+    ``doc`` may come from a file (``load_yaml``) or from a mapping
+    (``LocatedDocument.from_data``), whose problems then have no file and line.
+    """
     try:
         suite = Suite.model_validate(doc.data)
     except ValidationError as exc:
         raise SuiteError(_sorted(_dedupe(_pydantic_problems(doc, exc), doc), doc)) from None
     problems = _check_unique_labels(doc, suite)
-    loaded = LoadedSuite(suite, Path(path), doc.data)
+    loaded = LoadedSuite(suite, path, doc.data)
     if host is not None:
         from benchharness.checks import check_pairings, resolve_models
 
         problems += check_plugins(doc, suite, host)
         if not problems:
-            loaded.models, model_problems = resolve_models(doc, suite, host, Path(path).resolve().parent)
+            loaded.models, model_problems = resolve_models(doc, suite, host, path.resolve().parent)
             problems += model_problems
         if not problems:
             problems += check_pairings(doc, loaded, host)

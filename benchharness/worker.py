@@ -20,13 +20,15 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from benchharness.api import (
     PROTOCOL,
     CaseContext,
+    ModelArtifact,
     ModelContext,
     PluginSelection,
     TargetContext,
@@ -40,7 +42,7 @@ from benchharness.results import CaseResult, CaseRuntime, MetricValue, Stage, St
 
 Checkpoint = Callable[[CaseRuntime], None]
 
-__all__ = ["Checkpoint", "failed_result", "main", "run_case", "utc_now"]
+__all__ = ["Checkpoint", "failed_result", "main", "open_backend", "prepare_model", "run_case", "utc_now"]
 
 
 def utc_now() -> str:
@@ -85,8 +87,6 @@ def _run(
     result: CaseResult,
     checkpoint: Checkpoint | None,
 ) -> None:
-    from benchharness.inputs import make_inputs
-    from benchharness.models import apply_compressions, load_model, to_backend_format
     from benchharness.plugins import PluginHost
 
     if host is None:
@@ -126,47 +126,35 @@ def _run(
             f"(it drives {', '.join(backend_cls.devices)})"
         )
 
-    reached("model")
-    model_ctx = ModelContext(base_dir=workspace.base_dir, cache_dir=workspace.cache_dir, seed=case.measure.seed)
     item("model_sources", case.model.source)
-    artifact = load_model(case, host, model_ctx)
-    runtime.model = artifact.record()
-    reached("compress")
     for step in case.compressions:
         item("compressions", step.name)
-    artifact = apply_compressions(case, artifact, host, model_ctx)
-    runtime.model = artifact.record()
-    reached("convert")
-    artifact = to_backend_format(
-        artifact, backend_cls.formats, case.backend.name, host, workspace.cache_dir, case.model.label
-    )
+
+    def model_stage(stage: Stage, artifact: ModelArtifact | None) -> None:
+        if artifact is not None:
+            runtime.model = artifact.record()
+        reached(stage)
+
+    artifact = prepare_model(case, host, workspace, backend_cls, model_stage)
     if "converted_by" in artifact.info:
         used.append(host.get("converters", artifact.info["converted_by"]).provenance())
-    runtime.model = artifact.record()
-
-    reached("backend")
-    inputs = make_inputs(artifact.inputs, case.measure.seed)
-    backend = backend_cls(backend_cls.Options.model_validate(case.backend.options), target_ctx)
-    try:
-        backend.load(artifact)
-        runtime.backend = _backend_info(backend, result.warnings)
-        feed = backend.prepare(inputs)
+    with open_backend(case, backend_cls, target_ctx, artifact) as ctx:
+        runtime.backend = _backend_info(ctx.backend, result.warnings)
+        backend = ctx.backend
 
         reached("scenario")
         scenario_cls = item("scenarios", case.scenario.name)
         scenario = scenario_cls(scenario_cls.Options.model_validate(case.scenario.options))
         produced = set(scenario_cls.produces)
         other_outputs = {out for p in host.items["scenarios"].values() for out in p.cls.produces} - produced
-        observers = {}
         for spec in case.metrics:
             if spec.name in host.items["observers"] and spec.name not in produced:
                 observer_cls = item("observers", spec.name)
-                observers[spec.name] = observer_cls(observer_cls.Options.model_validate(spec.options))
-        ctx = CaseContext(case=case, backend=backend, artifact=artifact, inputs=inputs, feed=feed, observers=observers)
+                ctx.observers[spec.name] = observer_cls(observer_cls.Options.model_validate(spec.options))
         figures = scenario.run(ctx)
         scenario_figures = _scenario_figures(case.scenario.name, scenario_cls.produces, figures, ctx)
-        if observers and ctx.phase == "before":
-            for name in observers:
+        if ctx.observers and ctx.phase == "before":
+            for name in ctx.observers:
                 ctx.errors[name] = (
                     f"observer {name!r} never ran: scenario {case.scenario.name!r} did not enter ctx.measured()"
                 )
@@ -174,18 +162,67 @@ def _run(
         reached("metrics")
         for spec in case.metrics:
             name = spec.name
-            if name in produced or name in observers or name in other_outputs:
+            if name in produced or name in ctx.observers or name in other_outputs:
                 continue
             metric_cls = item("metrics", name)
             with ctx.figure(name, f"metric {name!r} failed"):
                 value = metric_cls(metric_cls.Options.model_validate(spec.options)).collect(ctx)
                 ctx.collected[name] = checked_value(value)
         runtime.backend = _backend_info(backend, result.warnings)
-    finally:
-        backend.close()
     result.metrics = {**scenario_figures, **{k: v for k, v in ctx.collected.items() if k not in scenario_figures}}
     result.metric_errors = ctx.errors
     reached("done")
+
+
+def prepare_model(
+    case: Case,
+    host: Any,
+    workspace: Workspace,
+    backend_cls: type,
+    progress: Callable[[Stage, ModelArtifact | None], None] | None = None,
+) -> ModelArtifact:
+    """The case's model as its backend will load it: loaded, compressed and converted (cached).
+
+    ``progress(stage, artifact)`` is called as each stage begins, with the
+    artifact so far (``None`` before the model is loaded).
+    """
+    from benchharness.models import apply_compressions, load_model, to_backend_format
+
+    def stage(name: Stage, artifact: ModelArtifact | None) -> None:
+        if progress is not None:
+            progress(name, artifact)
+
+    model_ctx = ModelContext(base_dir=workspace.base_dir, cache_dir=workspace.cache_dir, seed=case.measure.seed)
+    stage("model", None)
+    artifact = load_model(case, host, model_ctx)
+    stage("compress", artifact)
+    artifact = apply_compressions(case, artifact, host, model_ctx)
+    stage("convert", artifact)
+    artifact = to_backend_format(
+        artifact, backend_cls.formats, case.backend.name, host, workspace.cache_dir, case.model.label
+    )
+    stage("backend", artifact)
+    return artifact
+
+
+@contextmanager
+def open_backend(
+    case: Case, backend_cls: type, target: TargetContext, artifact: ModelArtifact
+) -> Iterator[CaseContext]:
+    """The backend, loaded with ``artifact`` and its feed prepared from the case's seeded inputs; closed on exit.
+
+    Yields the :class:`CaseContext` a scenario runs in (no observers yet).
+    """
+    from benchharness.inputs import make_inputs
+
+    inputs = make_inputs(artifact.inputs, case.measure.seed)
+    backend = backend_cls(backend_cls.Options.model_validate(case.backend.options), target)
+    try:
+        backend.load(artifact)
+        feed = backend.prepare(inputs)
+        yield CaseContext(case=case, backend=backend, artifact=artifact, inputs=inputs, feed=feed)
+    finally:
+        backend.close()
 
 
 def _scenario_figures(name: str, produces: tuple[str, ...], figures: Any, ctx: CaseContext) -> dict[str, MetricValue]:

@@ -13,12 +13,21 @@ Loc = tuple[str | int, ...]
 
 
 class LocatedDocument:
-    """A parsed YAML document plus the 1-based line of every path in it."""
+    """A parsed YAML document plus the 1-based line of every path in it.
 
-    def __init__(self, path: Path, data: Any, lines: dict[Loc, int]) -> None:
+    ``path`` is ``None`` for a mapping built in memory (``from_data``): its
+    problems then name the field alone, with no file and line.
+    """
+
+    def __init__(self, path: Path | None, data: Any, lines: dict[Loc, int]) -> None:
         self.path = path
         self.data = data
         self.lines = lines
+
+    @classmethod
+    def from_data(cls, data: Any) -> LocatedDocument:
+        """A document for a mapping that never was a file (a suite built by a test)."""
+        return cls(None, data, {})
 
     def line_of(self, loc: Loc) -> int:
         """Line of the deepest known prefix of ``loc`` (a missing key points at its parent)."""
@@ -31,6 +40,8 @@ class LocatedDocument:
     def error(self, loc: Loc, message: str) -> str:
         """Format one problem as ``file:line path: message``."""
         where = format_loc(loc)
+        if self.path is None:
+            return f"{where}: {message}" if where else message
         prefix = f"{self.path}:{self.line_of(loc)}"
         return f"{prefix} {where}: {message}" if where else f"{prefix}: {message}"
 
