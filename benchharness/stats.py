@@ -78,6 +78,15 @@ class Summary(BaseModel):
         return self.iqr / abs(self.median)
 
 
+def preload(ci_level: float = 0.95) -> None:
+    """Import numpy and scipy now, so the first CI check of a sampling phase does not pay for it.
+
+    ``import scipy.stats`` takes most of a second; inside a timed phase's budget it
+    would cut the samples short and overrun ``max_time``.
+    """
+    summarize([1.0] * 8, ci_level)
+
+
 @lru_cache(maxsize=256)
 def _median_ci_indices(n: int, level: float) -> tuple[int, int] | None:
     """0-based order-statistic indices bounding the median's CI, or None if unreachable.

@@ -319,3 +319,23 @@ def test_documented_defaults_are_the_defaults() -> None:
     measure_defaults = MeasureSettings()
     for key, value in re.findall(r"^  (\w+): ([\d.]+)", block, re.M):
         assert float(value) == float(getattr(measure_defaults, key)), key
+
+
+def test_sampling_loads_the_statistics_before_its_clock_starts() -> None:
+    """The first CI check must not import scipy inside the phase: that once took 0.9 s of a 2 s budget."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time\n"
+        "from benchharness.measure import sample\n"
+        "from benchharness.settings import MeasureSettings\n"
+        "reads = []\n"
+        "def clock():\n"
+        "    reads.append('scipy.stats' in sys.modules)\n"
+        "    return time.perf_counter_ns()\n"
+        "sample(lambda: None, MeasureSettings(min_time=0, max_time=0.05), clock)\n"
+        "print(all(reads), len(reads) > 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["True", "True"], proc.stderr
