@@ -286,8 +286,16 @@ class Recording(Launcher):
         from benchharness.worker import run_case
 
         PAYLOADS.append(job.payload.model_dump_json())
+        saved = {key: os.environ.get(key) for key in job.environment}
         os.environ.update(job.environment)
-        return run_case(job.payload, job.workspace, host=job.host, launcher=self.name)
+        try:
+            return run_case(job.payload, job.workspace, host=job.host, launcher=self.name)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 class Bogus(Metric):
