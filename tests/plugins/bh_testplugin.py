@@ -14,6 +14,7 @@ import time
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from benchharness_launchers import InlineLauncher
 from pydantic import BaseModel
 
 from benchharness.api import (
@@ -26,7 +27,6 @@ from benchharness.api import (
     Dataset,
     Job,
     LabelledData,
-    Launcher,
     Metric,
     MetricValue,
     ModelArtifact,
@@ -275,27 +275,15 @@ class BrokenObserver(Observer):
 PAYLOADS: list[str] = []
 
 
-class Recording(Launcher):
-    """Runs each case in this process, like ``inline``, and keeps the payload it was handed."""
+class Recording(InlineLauncher):
+    """Runs each case in this process, as ``inline`` does, and keeps the payload it was handed."""
 
     name = "recording"
     description = "inline, keeping each payload"
-    isolated = False
 
     def launch(self, job: Job) -> CaseResult:
-        from benchharness.worker import run_case
-
         PAYLOADS.append(job.payload.model_dump_json())
-        saved = {key: os.environ.get(key) for key in job.environment}
-        os.environ.update(job.environment)
-        try:
-            return run_case(job.payload, job.workspace, host=job.host, launcher=self.name)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        return super().launch(job)
 
 
 class Bogus(Metric):
