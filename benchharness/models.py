@@ -134,7 +134,8 @@ def convert_cached(provided: Provided, artifact: ModelArtifact, cache_dir: Path,
     except Exception as exc:  # noqa: BLE001 - whatever failed, the message names the conversion
         detail = str(exc).strip().splitlines()
         raise BenchError(f"{what} failed: {type(exc).__name__}: {detail[0] if detail else ''}".rstrip(": ")) from exc
-    info = dict(artifact.info, converted_by=provided.name, conversion_cache_hit=hit)
+    chain = [*artifact.info.get("conversions", []), provided.name]
+    info = dict(artifact.info, converted_by=provided.name, conversions=chain, conversion_cache_hit=hit)
     info.pop("size_bytes", None)
     return ModelArtifact(
         format=converter.target_format,

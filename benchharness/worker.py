@@ -136,11 +136,10 @@ def _run(
         reached(stage)
 
     artifact = prepare_model(case, host, workspace, backend_cls, model_stage)
-    if "converted_by" in artifact.info:
-        used.append(host.get("converters", artifact.info["converted_by"]).provenance())
+    for converter in artifact.info.get("conversions", []):
+        used.append(host.get("converters", converter).provenance())
     with open_backend(case, backend_cls, target_ctx, artifact) as ctx:
         runtime.backend = _backend_info(ctx.backend, result.warnings)
-        backend = ctx.backend
 
         reached("scenario")
         scenario_cls = item("scenarios", case.scenario.name)
@@ -168,7 +167,7 @@ def _run(
             with ctx.figure(name, f"metric {name!r} failed"):
                 value = metric_cls(metric_cls.Options.model_validate(spec.options)).collect(ctx)
                 ctx.collected[name] = checked_value(value)
-        runtime.backend = _backend_info(backend, result.warnings)
+        runtime.backend = _backend_info(ctx.backend, result.warnings)
     result.metrics = {**scenario_figures, **{k: v for k, v in ctx.collected.items() if k not in scenario_figures}}
     result.metric_errors = ctx.errors
     reached("done")

@@ -316,3 +316,35 @@ def test_help_imports_neither_frameworks_nor_pydantic():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=dict(os.environ)
     )
     assert "LOADED []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_converters_chain_along_the_shortest_path():
+    """No converter turns dummy into dummy3, but two in a row do; each is recorded."""
+    import types
+
+    import bh_testplugin
+    from bh_stubs import NullBackend
+
+    from benchharness.api import Converter, hookimpl
+    from benchharness.testing import run_case
+
+    class Dummy2ToDummy3(Converter):
+        name = "dummy2-to-dummy3"
+        source_formats = ("dummy2",)
+        target_format = "dummy3"
+        suffix = ".d3"
+
+        def convert(self, artifact, out_path):  # type: ignore[no-untyped-def]
+            out_path.write_text("d3:" + artifact.path.read_text())
+
+    class TakesDummy3(NullBackend):
+        name = "takes-dummy3"
+        formats = ("dummy3",)
+
+    chain = types.ModuleType("bh_chain")
+    chain.benchharness_register_converters = hookimpl(lambda register: register(Dummy2ToDummy3))  # type: ignore[attr-defined]
+    chain.benchharness_register_backends = hookimpl(lambda register: register(TakesDummy3))  # type: ignore[attr-defined]
+    result = run_case(model={"source": "dummy", "name": "m"}, backend="takes-dummy3", plugins=[bh_testplugin, chain])
+    assert result.runtime.model.format == "dummy3"
+    assert result.runtime.model.info["conversions"] == ["dummy-to-dummy2", "dummy2-to-dummy3"]
+    assert [p.name for p in result.provenance if p.kind == "converters"] == ["dummy-to-dummy2", "dummy2-to-dummy3"]
