@@ -30,9 +30,9 @@ def hook_functions() -> list[tuple[str, object]]:
     return sorted(hooks, key=lambda item: inspect.getsourcelines(item[1])[1])  # type: ignore[arg-type]
 
 
-def api_objects() -> list[tuple[str, Any]]:
-    """The public API, in ``__all__`` order: (name, object)."""
-    return [(name, getattr(api, name)) for name in api.__all__]
+def api_objects(module: Any = api) -> list[tuple[str, Any]]:
+    """The public names of ``module`` (default: the plugin API), in ``__all__`` order: (name, object)."""
+    return [(name, getattr(module, name)) for name in module.__all__]
 
 
 def signature_text(fn: Any, name: str | None = None, drop_self: bool = True) -> str:
@@ -128,8 +128,25 @@ def render() -> str:
         params = ", ".join(inspect.signature(fn).parameters)  # type: ignore[arg-type]
         out += [f"### `{name}({params})`", "", inspect.getdoc(fn) or "", ""]
     out += ["## The API (`benchharness.api`)", "", "Everything below is importable from `benchharness.api`.", ""]
+    out += _module_section(api_objects(api), skip=())
+    from benchharness import testing
+
+    out += [
+        "## Testing helpers (`benchharness.testing`)",
+        "",
+        inspect.getdoc(testing) or "",
+        "",
+    ]
+    out += _module_section(api_objects(testing), skip=set(api.__all__))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _module_section(objects: list[tuple[str, Any]], skip: Any) -> list[str]:
+    out: list[str] = []
     constants = []
-    for name, obj in api_objects():
+    for name, obj in objects:
+        if name in skip:
+            continue
         if isinstance(obj, type):
             out += _class_section(name, obj)
         elif callable(obj):
@@ -138,7 +155,7 @@ def render() -> str:
             constants.append(f"- `{name}` = `{obj!r}`")
     if constants:
         out += ["### Constants", "", *constants, ""]
-    return "\n".join(out).rstrip() + "\n"
+    return out
 
 
 def updated(text: str) -> str:
