@@ -619,9 +619,6 @@ class Launcher(PluginItem, ABC):
     calls ``benchharness.worker.run_case(payload, workspace)`` there.
     """
 
-    #: Whether each case gets a process of its own (results then say so).
-    isolated: ClassVar[bool] = True
-
     def __init__(self, options: BaseModel) -> None:
         self.options = options
 

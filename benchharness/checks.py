@@ -19,7 +19,7 @@ from benchharness.api import ModelContext
 from benchharness.case import ModelSpec
 from benchharness.errors import BenchError
 from benchharness.plugins import plugin_code
-from benchharness.signature import BATCH_DIM, InputSpec, ModelSignature
+from benchharness.signature import BATCH_DIM, InputSpec, ModelSignature, TensorSpec
 from benchharness.yamlfile import Loc, LocatedDocument
 
 if TYPE_CHECKING:
@@ -143,10 +143,10 @@ def _completed(spec: InputSpec) -> InputSpec:
     return spec if spec.dtype is not None else spec.model_copy(update={"dtype": DEFAULT_DTYPE})
 
 
-def _compare(doc: LocatedDocument, here: Loc, spec: InputSpec, model_spec: InputSpec | object) -> list[str]:
+def _compare(doc: LocatedDocument, here: Loc, spec: InputSpec, model_spec: TensorSpec) -> list[str]:
     """A declared input against the model's: rank, fixed sizes and dtype must agree."""
     problems = []
-    theirs = getattr(model_spec, "shape", None)
+    theirs = model_spec.shape
     if spec.shape is not None and theirs is not None:
         if len(spec.shape) != len(theirs):
             problems.append(
@@ -166,7 +166,7 @@ def _compare(doc: LocatedDocument, here: Loc, spec: InputSpec, model_spec: Input
                             f"{_shape_text(theirs)}, not {mine}",
                         )
                     )
-    their_dtype = getattr(model_spec, "dtype", None)
+    their_dtype = model_spec.dtype
     if spec.dtype is not None and their_dtype is not None and spec.dtype != their_dtype:
         problems.append(
             doc.error(here + ("dtype",), f"input {spec.name!r} is {their_dtype} in the model, not {spec.dtype}")

@@ -141,7 +141,6 @@ class InlineLauncher(Launcher):
 
     name = "inline"
     description = "each case in this process (no isolation, no timeout): for tests and debugging"
-    isolated = False
 
     def launch(self, job: Job) -> CaseResult:
         """Run the case here, with the run's own plugin host."""
