@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
+import json
 import os
-import tempfile
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from benchharness.api import ModelArtifact, ModelContext, file_hash
 from benchharness.errors import BenchError
+from benchharness.fileio import atomic_path, atomic_write_text, exclusive_lock
 from benchharness.inputs import fixed_specs
 
 if TYPE_CHECKING:
@@ -85,9 +88,19 @@ def conversion_path(fmt: str, wanted: tuple[str, ...], host: PluginHost) -> list
 
 
 def to_backend_format(
-    artifact: ModelArtifact, formats: tuple[str, ...], backend: str, host: PluginHost, cache_dir: Path, label: str
+    artifact: ModelArtifact,
+    formats: tuple[str, ...],
+    backend: str,
+    host: PluginHost,
+    cache_dir: Path,
+    label: str,
+    warn: Callable[[str], None] | None = None,
 ) -> ModelArtifact:
-    """Return ``artifact`` in a format the backend accepts, converting (through a chain if needed) and caching."""
+    """Return ``artifact`` in a format the backend accepts, converting (through a chain if needed) and caching.
+
+    ``warn`` receives a one-line message for each cached file that failed its
+    check and was rebuilt (see :func:`convert_cached`).
+    """
     path = conversion_path(artifact.format, formats, host)
     if path is None:
         raise BenchError(
@@ -95,17 +108,41 @@ def to_backend_format(
             f"{artifact.format!r} into one of them"
         )
     for provided in path:
-        artifact = convert_cached(provided, artifact, cache_dir, label)
+        artifact = convert_cached(provided, artifact, cache_dir, label, warn)
     return artifact
 
 
-def convert_cached(provided: Provided, artifact: ModelArtifact, cache_dir: Path, label: str) -> ModelArtifact:
-    """Convert with ``provided``'s converter, reusing an earlier output with the same key.
+def convert_cached(
+    provided: Provided,
+    artifact: ModelArtifact,
+    cache_dir: Path,
+    label: str,
+    warn: Callable[[str], None] | None = None,
+) -> ModelArtifact:
+    """Convert with ``provided``'s converter, reusing an earlier output with the same key once it is verified.
 
     The key hashes the model's content, its fixed input specs, the converter's
     name, version and own key, so a changed model or converter never hits a
-    stale file.  A failure names the conversion: ``converting MODEL to FORMAT
-    with CONVERTER failed: ...``.
+    stale file.  The output lies in ``cache_dir/converted/<key><suffix>``, with
+    a record beside it (``<key><suffix>.json``: sha256, size, converter, plugin
+    version, creation time) written after it.  A cached file is used only
+    when its size and sha256 match its record; a file that differs (replaced,
+    truncated), has no readable record, or a record whose file is gone is
+    rebuilt, and ``warn`` (if given) receives one line saying why.  The
+    artifact's ``info`` says what happened: ``conversion_cache_hit`` (this
+    hop's) and, after a rebuild, ``conversion_cache_rebuilt`` (the reasons,
+    gathered over the hops of a chain).  ``content_hash`` is the verified
+    sha256 of the file handed on.
+
+    Check, conversion and write happen under an exclusive lock on
+    ``<key><suffix>.lock`` (``fcntl.flock``; none where the platform or the
+    file system has no locks), so a second process converting the same model
+    waits and then finds the first one's verified output.  Both files are written atomically
+    (:func:`benchharness.fileio.atomic_path`) with the mode ``0o666 & ~umask``;
+    the ``.<key>.*`` temporary files of an interrupted conversion are never
+    read, and are removed by the next holder of the lock.  The lock file
+    stays.  A failure names the conversion: ``converting MODEL to FORMAT with
+    CONVERTER failed: ...``.
     """
     converter = provided.cls()
     what = f"converting {label} ({artifact.format}) to {converter.target_format} with {provided.name}"
@@ -121,29 +158,99 @@ def convert_cached(provided: Provided, artifact: ModelArtifact, cache_dir: Path,
         )
         key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
         out = cache_dir / "converted" / f"{key}{converter.suffix}"
-        hit = out.exists()
-        if not hit:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=converter.suffix, dir=out.parent)
-            os.close(fd)
-            try:
-                converter.convert(artifact, Path(tmp))
-                os.replace(tmp, out)  # atomic: a concurrent or interrupted conversion never leaves half a file
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+        record = out.with_name(out.name + ".json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(out.with_name(out.name + ".lock")) as locked:
+            if locked:  # no other writer can be running: any temporary file of this key is an orphan
+                _remove_orphans(out.parent, key)
+            digest, rebuilt = _verified(out, record)
+            hit = digest is not None
+            if digest is None:
+                digest = _convert_into(converter, artifact, out, key)
+                _write_record(record, out, digest, provided)
     except Exception as exc:  # noqa: BLE001 - whatever failed, the message names the conversion
         detail = str(exc).strip().splitlines()
         raise BenchError(f"{what} failed: {type(exc).__name__}: {detail[0] if detail else ''}".rstrip(": ")) from exc
     chain = [*artifact.info.get("conversions", []), provided.name]
     info = dict(artifact.info, converted_by=provided.name, conversions=chain, conversion_cache_hit=hit)
     info.pop("size_bytes", None)
+    if rebuilt:
+        if warn is not None:
+            warn(f"conversion cache: {out} ({label}, {provided.name}): {rebuilt}; rebuilt it")
+        earlier = artifact.info.get("conversion_cache_rebuilt")
+        info["conversion_cache_rebuilt"] = f"{earlier}; {rebuilt}" if earlier else rebuilt
     return ModelArtifact(
         format=converter.target_format,
-        content_hash=file_hash(out),
+        content_hash=digest,
         path=out,
         inputs=artifact.inputs,
         info=info,
     )
+
+
+def _verified(out: Path, record: Path) -> tuple[str | None, str | None]:
+    """``(sha256, None)`` for a cached file that matches its record, else ``(None, why it is not used)``.
+
+    The reason is ``None`` for a plain miss (neither file there).
+    """
+    if not out.exists() and not record.exists():
+        return None, None
+    if not out.exists():
+        return None, f"the cached file is missing but its record {record.name} exists"
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, (
+            f"the cached file has no record ({record.name}): written by an older benchharness, "
+            "interrupted before its record was written, or the record was deleted"
+        )
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None, f"the cached file's record {record.name} is unreadable: {type(exc).__name__}"
+    if not (isinstance(data, dict) and isinstance(data.get("sha256"), str) and isinstance(data.get("size"), int)):
+        return None, f"the cached file's record {record.name} lacks its sha256 or size"
+    try:
+        if not out.is_file():
+            return None, "the cached path is not a regular file"
+        size = out.stat().st_size
+        if size != data["size"]:
+            return None, (
+                f"the cached file's size ({size} bytes) differs from the one recorded when it was written "
+                f"({data['size']} bytes)"
+            )
+        digest = file_hash(out)
+    except OSError as exc:
+        return None, f"the cached file cannot be read: {type(exc).__name__}: {exc.strerror or exc}"
+    if digest != data["sha256"]:
+        return None, "the cached file's sha256 differs from the one recorded when it was written"
+    return digest, None
+
+
+def _convert_into(converter: Any, artifact: ModelArtifact, out: Path, key: str) -> str:
+    """Run the converter into a temporary file, move it to ``out`` and return its sha256."""
+    with atomic_path(out, prefix=f".{key}.", suffix=converter.suffix) as tmp:
+        converter.convert(artifact, tmp)
+        if not tmp.is_file() or tmp.stat().st_size == 0:
+            raise BenchError("the converter wrote nothing to its output path")
+        return file_hash(tmp)
+
+
+def _write_record(record: Path, out: Path, digest: str, provided: Provided) -> None:
+    """Write the record that vouches for ``out``, after ``out`` is in place."""
+    data = {
+        "sha256": digest,
+        "size": out.stat().st_size,
+        "converter": provided.name,
+        "plugin": provided.plugin.name,
+        "plugin_version": provided.plugin.version,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_text(record, json.dumps(data, indent=1) + "\n")
+
+
+def _remove_orphans(folder: Path, key: str) -> None:
+    """Remove the temporary files an interrupted conversion of ``key`` left behind."""
+    for path in folder.glob(f".{key}.*"):
+        path.unlink(missing_ok=True)
 
 
 __all__ = [
