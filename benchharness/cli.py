@@ -22,6 +22,19 @@ FORMAT_HELP = "reporter for the table: table (default), markdown, csv, json, or 
 PLUGIN_HELP = "load this plugin module, or block a plugin with no:NAME (repeatable; also after the command)"
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds greater than zero."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds greater than 0, got {text!r}")
+    return value
+
+
 def _plugin_option(parser: argparse.ArgumentParser, dest: str) -> None:
     parser.add_argument("-p", "--plugin", action="append", default=[], dest=dest, metavar="MODULE", help=PLUGIN_HELP)
 
@@ -45,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", type=Path, default=Path("results"), help="folder for the results file")
     run.add_argument("--resume", type=Path, metavar="FILE", help="continue this results file, skipping finished cases")
     run.add_argument("--format", default="table", metavar="NAME", help=FORMAT_HELP)
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="per-case timeout, overriding the suite's")
+    run.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="per-case timeout, overriding the suite's")
     run.add_argument(
         "--launcher",
         default="process",
@@ -237,7 +250,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchharness.errors import SuiteError
     from benchharness.plan import expand
     from benchharness.plugins import split_plugin_args
-    from benchharness.runner import Interrupted, Progress, RunSettings, run_suite
+    from benchharness.runner import Interrupted, Progress, RunSettings, SaveFailed, run_suite
     from benchharness.suite import load_suite
 
     host = _host(args)
@@ -268,11 +281,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         results, path = run_suite(loaded, cases, host, settings, progress)
     except Interrupted as exc:
-        _err(
-            f"interrupted: {exc.done} of {exc.total} cases saved in {exc.path}; "
-            f"continue with: benchharness run {args.suite} --resume {exc.path}"
-        )
-        return EXIT_INTERRUPTED
+        import signal
+
+        what = "interrupted" if exc.signum == signal.SIGINT else f"stopped by {signal.Signals(exc.signum).name}"
+        _err(f"{what}: {exc.done} of {exc.total} cases saved in {exc.path}; {_resume_hint(args.suite, exc.path)}")
+        return exc.exit_code
+    except SaveFailed as exc:
+        if exc.saved is None:
+            _err(f"benchharness: error: {exc}")
+        else:
+            _err(
+                f"benchharness: error: {exc}; the run stopped with {exc.saved} of {exc.total} cases saved in it; "
+                f"once it can be written, {_resume_hint(args.suite, exc.path)}"
+            )
+        return exc.exit_code
     print(_render(results, host, args.format))
     _err(f"results: {path}")
     failed = [c for c in results.cases if c.status != "ok"]
@@ -285,6 +307,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for case, name in figures:
         _err(f"{case.case_id}: {name}: {case.metric_errors[name]}")
     return EXIT_CASES_FAILED if failed or figures else EXIT_OK
+
+
+def _resume_hint(suite: Path, results: Path) -> str:
+    return f"continue with: benchharness run {suite} --resume {results}"
 
 
 def _plural(n: int, noun: str) -> str:
@@ -340,10 +366,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchError as exc:
         _err(f"benchharness: error: {exc}")
         return exc.exit_code
-    except BrokenPipeError:  # `benchharness ... | head`: the reader left; say nothing more
+    except BrokenPipeError:  # `benchharness ... | head`: the reader left; say nothing more (before OSError, its base)
         import os
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit-time flush must not fail again
         return EXIT_OK
     except OSError as exc:  # an unwritable results folder, a full disk: the user's to fix, not a crash
         _err(f"benchharness: error: {exc}")

@@ -9,8 +9,6 @@ one version at a time (as asv and pyperf do), so old runs stay comparable.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from benchharness.case import Case
 from benchharness.errors import BenchError
+from benchharness.fileio import atomic_write_text
 from benchharness.machine import Machine
 from benchharness.signature import InputSpec
 from benchharness.stats import Summary
@@ -171,18 +170,9 @@ class RunResults(_Record):
 
 
 def save_results(path: Path, results: RunResults) -> None:
-    """Write atomically: a temp file in the same folder, flushed, then renamed over ``path``."""
+    """Write atomically (a temporary file in the same folder, fsync'ed, renamed over ``path``), mode 0o666 & ~umask."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(results.model_dump_json(indent=1))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, results.model_dump_json(indent=1))
 
 
 # ----------------------------------------------------------------------------- upgrades

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
+import re
+import signal
 import sys
+import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,13 +30,66 @@ DEFAULT_LAUNCHER = "process"
 
 
 class Interrupted(Exception):
-    """The run was stopped by the user; every finished case is already on disk."""
+    """The run was stopped by a signal (Ctrl-C, SIGTERM, SIGHUP); every finished case is already on disk."""
 
-    def __init__(self, path: Path, done: int, total: int) -> None:
+    def __init__(self, path: Path, done: int, total: int, signum: int = signal.SIGINT) -> None:
         super().__init__(f"interrupted after {done} of {total} cases")
         self.path = path
         self.done = done
         self.total = total
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """``128 + signal``, as a shell reports a process the signal killed: 130 for Ctrl-C, 143 for SIGTERM."""
+        return 128 + self.signum
+
+
+class SaveFailed(BenchError):
+    """The results file could not be written (a full disk, a folder made read-only); the run stops.
+
+    ``saved`` cases are in ``path`` from its last successful write (``None``:
+    no file was written), so the run can be resumed once the cause is fixed.
+    """
+
+    def __init__(self, path: Path, error: OSError, saved: int | None, total: int) -> None:
+        super().__init__(f"cannot write results to {path}: {error.strerror or error}")
+        self.path = path
+        self.error = error
+        self.saved = saved
+        self.total = total
+
+
+class _Stopped(BaseException):
+    """Raised in the main thread by a SIGTERM or SIGHUP handler, so the run stops as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: Signals that stop a run the way Ctrl-C does: the worker's group is killed and finished cases are kept.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """While running, SIGTERM and SIGHUP raise :class:`_Stopped` in the main thread (once: a second is ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread; a library caller keeps its own
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in STOP_SIGNALS:  # cleaning up (killing the worker, saving) must not be cut short by a second one
+            signal.signal(sig, signal.SIG_IGN)
+        raise _Stopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -69,15 +127,62 @@ def new_results(loaded: LoadedSuite, host: PluginHost) -> RunResults:
     )
 
 
-def results_path(output_dir: Path, suite_name: str) -> Path:
-    """A new file name: ``<suite>-<UTC timestamp>.json``, never overwriting another run."""
+def safe_file_stem(name: str) -> str:
+    """``name`` as a file name stem: characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_``.
+
+    A suite's name is free text; ``../x`` or ``a/b`` must not put its results file outside the output folder.
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return stem[:100] or "suite"
+
+
+def create_results_file(output_dir: Path, suite_name: str, results: RunResults) -> Path:
+    """Write ``results`` to a new file ``<suite>-<UTC timestamp>[-N].json`` that no other run can have.
+
+    The name is taken by creating the file, not by checking that it does not
+    exist, so two runs of one suite started in the same second get two files:
+    the document is written to a temporary file, then hard-linked to the first
+    free name (a link fails if the name exists), so the file never exists
+    empty.  Where hard links are not supported, the name is claimed with
+    ``O_EXCL`` and the document written over it.
+    """
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = output_dir / f"{suite_name}-{stamp}.json"
-    n = 1
-    while path.exists():
-        n += 1
-        path = output_dir / f"{suite_name}-{stamp}-{n}.json"
-    return path
+    stem = f"{safe_file_stem(suite_name)}-{stamp}"
+    staging = output_dir / f".{stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.new"
+    save_results(staging, results)
+    try:
+        for n in range(1, 10_000):
+            path = output_dir / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
+            try:
+                os.link(staging, path)
+            except FileExistsError:
+                continue
+            except OSError:  # no hard links here (some network or FAT file systems)
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                except FileExistsError:
+                    continue
+                save_results(path, results)
+            return path
+    finally:
+        staging.unlink(missing_ok=True)
+    raise BenchError(f"{output_dir}: no free results file name for {stem}.json")
+
+
+def check_writable(folder: Path, what: str, hint: str = "") -> None:
+    """Refuse, as one line, a folder this run must write to but cannot (created when missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise BenchError(f"{what} {folder} is not writable: {reason}{hint}") from None
+
+
+def failed_before(result: CaseResult) -> bool:
+    """Whether ``--resume`` runs this case again: it did not end ok, or one of its figures failed."""
+    return result.status != "ok" or bool(result.metric_errors)
 
 
 def local_python_path() -> list[str]:
@@ -98,11 +203,18 @@ def local_python_path() -> list[str]:
 def run_suite(
     loaded: LoadedSuite, cases: list[Case], host: PluginHost, settings: RunSettings, progress: Progress | None = None
 ) -> tuple[RunResults, Path]:
-    """Run every case not already in the results; save after each one.
+    """Run every case not already done in the results; save after each one.
 
-    Raises :class:`Interrupted` on Ctrl-C, after saving.
+    With ``settings.resume``, cases that ended ok are skipped and failed ones
+    (see :func:`failed_before`) run again, each replacing its earlier result.
+    Raises :class:`Interrupted` on Ctrl-C, SIGTERM or SIGHUP, after killing
+    the running worker; :class:`SaveFailed` when the results file cannot be
+    written.  Both leave every case finished before them in the file.
     """
     progress = progress or Progress()
+    check_writable(
+        settings.cache_dir, "the conversion cache folder", "; set BENCHHARNESS_CACHE to a folder you can write"
+    )
     launcher_item = host.get("launchers", settings.launcher)
     with plugin_code(launcher_item, "__init__"):
         launcher: Launcher = launcher_item.cls(launcher_item.cls.Options())
@@ -115,11 +227,27 @@ def run_suite(
                 "run without --resume to start a new results file"
             )
     else:
-        path = results_path(settings.output_dir, loaded.suite.name)
+        check_writable(settings.output_dir, "the results folder")
         results = new_results(loaded, host)
-    results.complete = False
-    save_results(path, results)
-    done = {c.case_id for c in results.cases}
+        try:
+            path = create_results_file(settings.output_dir, loaded.suite.name, results)
+        except OSError as exc:
+            raise SaveFailed(settings.output_dir, exc, None, len(cases)) from None
+    on_disk = len(results.cases)
+
+    def save() -> None:
+        nonlocal on_disk
+        try:
+            save_results(path, results)
+        except OSError as exc:
+            raise SaveFailed(path, exc, on_disk, len(cases)) from None
+        on_disk = len(results.cases)
+
+    earlier = {c.case_id: i for i, c in enumerate(results.cases)}
+    done = {c.case_id for c in results.cases if not failed_before(c)}
+    if results.complete:
+        results.complete = False
+        save()
     todo = [c for c in cases if c.id not in done]
     for case in cases:
         if case.id in done:
@@ -128,21 +256,34 @@ def run_suite(
         base_dir=loaded.path.resolve().parent, cache_dir=settings.cache_dir, python_path=local_python_path()
     )
     try:
-        for index, case in enumerate(todo, start=1):
-            progress.start(index, len(todo), case)
-            try:
+        with _stop_on_signals():
+            for index, case in enumerate(todo, start=1):
+                progress.start(index, len(todo), case)
                 result = run_one(case, host, launcher, launcher_item.name, workspace, settings)
-            except KeyboardInterrupt:
-                raise Interrupted(path, len(results.cases), len(cases)) from None
-            results.cases.append(result)
-            save_results(path, results)
-            progress.finish(index, len(todo), case, result)
+                if case.id in earlier:  # a retry replaces the failed result it retries, in place
+                    old = results.cases[earlier[case.id]]
+                    result.warnings.append(f"run again by --resume; the earlier attempt ended {_outcome(old)}")
+                    results.cases[earlier[case.id]] = result
+                else:
+                    results.cases.append(result)
+                save()
+                progress.finish(index, len(todo), case, result)
+    except KeyboardInterrupt:
+        raise Interrupted(path, on_disk or 0, len(cases)) from None
+    except _Stopped as stop:
+        raise Interrupted(path, on_disk or 0, len(cases), stop.signum) from None
     finally:
         launcher.close()
     results.finished_at = utc_now()
     results.complete = True
-    save_results(path, results)
+    save()
     return results, path
+
+
+def _outcome(result: CaseResult) -> str:
+    if result.status != "ok":
+        return f"{result.status}: {result.error}" if result.error else result.status
+    return "ok but " + "; ".join(f"{name} failed: {error}" for name, error in result.metric_errors.items())
 
 
 def run_one(

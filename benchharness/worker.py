@@ -17,7 +17,10 @@ import datetime as _dt
 import faulthandler
 import json
 import os
+import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -135,7 +138,10 @@ def _run(
             runtime.model = artifact.record()
         reached(stage)
 
-    artifact = prepare_model(case, host, workspace, backend_cls, model_stage)
+    from benchharness.inputs import check_input_memory
+
+    check_input_memory(case)  # before anything is loaded: a batch of 1e8 images is refused, not attempted
+    artifact = prepare_model(case, host, workspace, backend_cls, model_stage, warn=result.warnings.append)
     for converter in artifact.info.get("conversions", []):
         used.append(host.get("converters", converter).provenance())
     with open_backend(case, backend_cls, target_ctx, artifact) as ctx:
@@ -179,11 +185,13 @@ def prepare_model(
     workspace: Workspace,
     backend_cls: type,
     progress: Callable[[Stage, ModelArtifact | None], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> ModelArtifact:
     """The case's model as its backend will load it: loaded, compressed and converted (cached).
 
     ``progress(stage, artifact)`` is called as each stage begins, with the
-    artifact so far (``None`` before the model is loaded).
+    artifact so far (``None`` before the model is loaded); ``warn`` gets a
+    line for each cached conversion that failed its check and was rebuilt.
     """
     from benchharness.models import apply_compressions, load_model, to_backend_format
 
@@ -198,7 +206,7 @@ def prepare_model(
     artifact = apply_compressions(case, artifact, host, model_ctx)
     stage("convert", artifact)
     artifact = to_backend_format(
-        artifact, backend_cls.formats, case.backend.name, host, workspace.cache_dir, case.model.label
+        artifact, backend_cls.formats, case.backend.name, host, workspace.cache_dir, case.model.label, warn=warn
     )
     stage("backend", artifact)
     return artifact
@@ -296,6 +304,34 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def watch_parent(fd: int, owned_dir: Path | None = None) -> threading.Thread:
+    """End this worker when the launcher that started it dies, whatever killed it.
+
+    A daemon thread reads ``fd``, the read end of a pipe whose write end only
+    the launcher holds; the kernel closes that end when the launcher exits,
+    even by SIGKILL, and the read returns EOF.  The thread then removes
+    ``owned_dir`` (the launcher's temporary folder, which no one else would)
+    and kills this worker's process group (itself and anything it started),
+    or only itself when it does not lead a group.
+    """
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 4096):
+                pass
+        except OSError:
+            pass
+        if owned_dir is not None:
+            shutil.rmtree(owned_dir, ignore_errors=True)
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    thread = threading.Thread(target=watch, name="benchharness-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchharness.worker PAYLOAD RESULT``: run one case, write its result atomically."""
     faulthandler.enable()  # a segfault in a framework leaves the Python stack in the log
@@ -306,7 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, help="conversion cache (default: $BENCHHARNESS_CACHE)")
     parser.add_argument("--checkpoint", type=Path, help="file rewritten with the runtime record at each stage")
     parser.add_argument("--launcher", default=None, help="name recorded in the result")
+    parser.add_argument(
+        "--parent-pipe", type=int, metavar="FD", help="read end of a pipe the launcher holds open: EOF means it died"
+    )
+    parser.add_argument("--owned-dir", type=Path, help="folder to remove if the launcher dies first")
     args = parser.parse_args(argv)
+    if args.parent_pipe is not None:
+        watch_parent(args.parent_pipe, args.owned_dir)
     data = json.loads(args.payload.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("protocol") != PROTOCOL:
         found = data.get("protocol") if isinstance(data, dict) else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,6 +86,9 @@ def test_a_cached_model_replaced_by_another_valid_model_is_rebuilt_not_measured(
     assert "differs from the one recorded when it was written" in info["conversion_cache_rebuilt"]
     assert again.runtime.model.content_hash == first.runtime.model.content_hash
     assert file_hash(cached_onnx(cache)) == first.runtime.model.content_hash
+    (warning,) = [w for w in again.warnings if w.startswith("conversion cache: ")]  # in the results file too
+    assert warning.startswith(f"conversion cache: {cached_onnx(cache)} (mobilenet_v2-w0.25, torch-onnx): ")
+    assert re.search(r" differs from the one recorded when it was written \(\d+ bytes\); rebuilt it$", warning)
     # The rebuilt file is trusted again: the next run is a plain, verified hit.
     third = zoo_run(cache).runtime.model
     assert third.info["conversion_cache_hit"] is True and "conversion_cache_rebuilt" not in third.info

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from benchharness.api import CaseResult, CaseRuntime, Job, Launcher
 from benchharness.hookspecs import hookimpl
+from benchharness.inputs import check_input_memory
 from benchharness.worker import failed_result, run_case, utc_now
 
 #: How much of a failed worker's output is kept in its result.
@@ -34,7 +35,12 @@ class ProcessLauncher(Launcher):
     description = "each case in a fresh Python process (isolated; killed after the timeout)"
 
     def launch(self, job: Job) -> CaseResult:
-        """Start the worker, wait for it, and turn whatever happened into a result."""
+        """Start the worker, wait for it, and turn whatever happened into a result.
+
+        A case whose inputs alone exceed the memory available is refused
+        (``BenchError``, recorded as the case's error) before a worker starts.
+        """
+        check_input_memory(job.payload.case)
         env = dict(os.environ)
         env.update(job.environment)
         env["PYTHONUNBUFFERED"] = "1"
@@ -62,22 +68,32 @@ class ProcessLauncher(Launcher):
                 "--launcher",
                 self.name,
             ]
-            with log_file.open("wb") as log:
-                # A session of its own: Ctrl-C reaches only the runner, which then kills the worker's whole group.
-                proc = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                    start_new_session=True,
-                )  # fmt: skip
-                try:
-                    returncode = proc.wait(timeout=job.timeout)
-                except subprocess.TimeoutExpired:
-                    _kill_group(proc)
-                    message = f"no result after {job.timeout:g} s; the worker was killed"
-                    return self._failed(job, "timeout", message, started, t0, log_file, checkpoint)
-                except BaseException:
-                    _kill_group(proc)
-                    raise
-                _kill_group(proc)  # whatever the worker left running goes with it
+            # The worker watches the read end of this pipe: when the runner dies, even by SIGKILL, the kernel
+            # closes the write end and the worker removes this folder and kills its own group.
+            watch_read, watch_write = os.pipe()
+            command += ["--parent-pipe", str(watch_read), "--owned-dir", tmp]
+            try:
+                with log_file.open("wb") as log:
+                    # A session of its own: Ctrl-C reaches only the runner, which then kills the worker's whole group.
+                    try:
+                        proc = subprocess.Popen(
+                            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True, pass_fds=(watch_read,),
+                        )  # fmt: skip
+                    finally:
+                        os.close(watch_read)
+                    try:
+                        returncode = proc.wait(timeout=job.timeout)
+                    except subprocess.TimeoutExpired:
+                        _kill_group(proc)
+                        message = f"no result after {job.timeout:g} s; the worker was killed"
+                        return self._failed(job, "timeout", message, started, t0, log_file, checkpoint)
+                    except BaseException:
+                        _kill_group(proc)
+                        raise
+                    _kill_group(proc)  # whatever the worker left running goes with it
+            finally:
+                os.close(watch_write)
             if returncode == 0 and result_file.exists():
                 try:
                     return CaseResult.model_validate_json(result_file.read_text(encoding="utf-8"))

@@ -73,6 +73,7 @@ class DummySource(ModelSource):
 class ScriptedOptions(BackendOptions):
     mode: Literal["ok", "error", "crash", "abort", "hang"] = "ok"
     sleep_us: float = 0.0
+    fail_if_env: str | None = None  # fail while loading when this environment variable is set (a flaky case)
 
 
 class ScriptedBackend(Backend):
@@ -83,6 +84,8 @@ class ScriptedBackend(Backend):
 
     def load(self, artifact: ModelArtifact) -> None:
         mode = self.options.mode
+        if self.options.fail_if_env and os.environ.get(self.options.fail_if_env):
+            raise RuntimeError(f"failing because {self.options.fail_if_env} is set")
         if mode == "error":
             raise RuntimeError("scripted failure while loading")
         if mode == "crash":
