@@ -46,6 +46,8 @@ from benchharness.results import (
 from benchharness.settings import MeasureSettings, WarmupSettings
 from benchharness.signature import BATCH_DIM, DTYPES, InputSpec, ModelSignature, TensorSpec
 from benchharness.stats import Summary, summarize
+from benchharness.strict import StrictModel
+from benchharness.yamlfile import file_kind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,10 +58,15 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------- options
 
 
-class Options(BaseModel):
-    """Base of every plugin item's options: unknown keys are errors."""
+class Options(StrictModel):
+    """Base of every plugin item's options: unknown keys, booleans for numbers and ``inf``/``nan`` are errors.
 
-    model_config = ConfigDict(extra="forbid")
+    A boolean is refused wherever the field's type takes no boolean but would
+    read one as a number (``threads: true`` is not one thread), inside lists,
+    dicts and unions too; a field typed ``bool`` (or ``int | bool``) still takes
+    one.  ``inf`` and ``nan`` are refused in every field, ``Any`` included: the
+    worker receives its options as JSON, which has no such numbers.
+    """
 
 
 class EntryOptions(Options):
@@ -199,11 +206,23 @@ class ModelContext:
     seed: int
 
     def resolve(self, path: str) -> Path:
-        """An existing model file: ``path`` as given if absolute, else relative to the suite's folder."""
+        """An existing model file: ``path`` as given if absolute, else relative to the suite's folder.
+
+        Raises :class:`BenchError` saying what is there instead: nothing
+        (``model file not found: PATH``), a directory, a device or a FIFO.
+        """
         candidate = Path(path).expanduser()
         resolved = candidate if candidate.is_absolute() else self.base_dir / candidate
-        if not resolved.is_file():
-            raise BenchError(f"model file not found: {resolved}")
+        try:
+            kind = file_kind(resolved.stat().st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            raise BenchError(f"model file not found: {resolved}") from None
+        except OSError as exc:
+            raise BenchError(f"cannot read model file {resolved}: {exc.strerror or exc}") from None
+        if kind == "a directory":
+            raise BenchError(f"model path is a directory, expected a model file: {resolved}")
+        if kind is not None:
+            raise BenchError(f"model path is {kind}, not a model file: {resolved}")
         return resolved
 
 

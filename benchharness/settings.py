@@ -6,11 +6,16 @@ scenarios read the same object in the worker.  Nothing else defines a default.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import ConfigDict, Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from benchharness.strict import StrictModel
+
+#: The largest ``seed``: numpy's and torch's generators take seeds in 0..2**32 - 1 on every platform.
+MAX_SEED = 2**32 - 1
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+class _Strict(StrictModel):
+    model_config = ConfigDict(frozen=True)
 
 
 class WarmupSettings(_Strict):
@@ -80,7 +85,7 @@ class MeasureSettings(_Strict):
     ci_level: float = Field(0.95, gt=0, lt=1)
     noisy_threshold: PositiveFloat = Field(0.10, description="Flag a case whose IQR/median exceeds this.")
     timeout: PositiveFloat = Field(300.0, description="Seconds before a case's worker is killed.")
-    seed: int = Field(0, description="Weights of generated models and random inputs.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Weights of generated models and random inputs.")
 
     @model_validator(mode="after")
     def _bounds(self) -> MeasureSettings:

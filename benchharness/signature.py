@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from benchharness.strict import StrictModel
+
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 DType = Literal[DTYPES]  # type: ignore[valid-type]
 
@@ -19,14 +21,12 @@ DType = Literal[DTYPES]  # type: ignore[valid-type]
 BATCH_DIM = "batch"
 
 
-class TensorSpec(BaseModel):
+class TensorSpec(StrictModel):
     """A named tensor: its shape (an int is fixed, a string names a dynamic dimension) and dtype.
 
     ``shape`` or ``dtype`` is ``None`` when the model does not say (a TorchScript
     schema names its inputs but gives no shapes).
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
     shape: list[int | str] | None = Field(None, description="Dimensions; a string names a dynamic dimension.")

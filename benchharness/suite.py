@@ -16,6 +16,7 @@ import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
+import pydantic_core
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,6 +31,7 @@ from benchharness.case import Selector
 from benchharness.errors import SuiteError, did_you_mean, unknown_name
 from benchharness.settings import MeasureSettings
 from benchharness.signature import InputSpec
+from benchharness.strict import StrictModel
 from benchharness.yamlfile import Loc, LocatedDocument, load_yaml
 
 if TYPE_CHECKING:
@@ -37,13 +39,11 @@ if TYPE_CHECKING:
     from benchharness.plugins import PluginHost
 
 
-class Strict(BaseModel):
-    """Base of the suite's models: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
+class Strict(StrictModel):
+    """Base of the suite's models: unknown keys, booleans for numbers and non-finite numbers are errors."""
 
 
-class PluginEntry(BaseModel):
+class PluginEntry(StrictModel):
     """A suite entry naming a plugin item; its other keys are that item's options."""
 
     model_config = ConfigDict(extra="allow")
@@ -59,7 +59,7 @@ class PluginEntry(BaseModel):
         return str(self.options().get("label") or self.name)
 
 
-class ModelEntry(BaseModel):
+class ModelEntry(StrictModel):
     """A model: its source plugin, optional label and inputs; the other keys go to the source."""
 
     model_config = ConfigDict(extra="allow")
@@ -341,11 +341,18 @@ def check_plugins(doc: LocatedDocument, suite: Suite, host: PluginHost) -> list[
         if provided is None:
             problems.append(doc.error(name_loc, unknown_name(noun, name, host.items[kind])))
             return False
+        entry_fields = tuple(ModelEntry.model_fields) if kind == "model_sources" else ("name",)
+        as_sent = ""
         try:
             provided.cls.Options.model_validate(options)
+            # A worker gets the options as JSON (a date becomes a string): what it would refuse, refuse now.
+            as_sent = " (as a worker gets it, through JSON)"
+            provided.cls.Options.model_validate(json.loads(pydantic_core.to_json(options)))
         except ValidationError as exc:
-            entry_fields = tuple(ModelEntry.model_fields) if kind == "model_sources" else ("name",)
-            problems.extend(_pydantic_problems(doc, exc, loc, provided.cls.Options, entry_fields))
+            lines = _pydantic_problems(doc, exc, loc, provided.cls.Options, entry_fields)
+            problems.extend(line + as_sent for line in lines)
+        except pydantic_core.PydanticSerializationError as exc:
+            problems.append(doc.error(loc, f"cannot be sent to a worker as JSON: {str(exc).splitlines()[0]}"))
         except Exception as exc:  # noqa: BLE001 - the plugin's own validator is broken: one line naming it
             problems.append(doc.error(loc, plugin_failure(provided, "validating its options", exc)))
         return True
