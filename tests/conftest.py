@@ -32,6 +32,26 @@ def write_suite(tmp_path: Path) -> Callable[[str, str], Path]:
     return write
 
 
+#: A six-line suite of one ONNX model on ONNX Runtime; tests append lines from line 7 or replace parts of it.
+ONNX_SUITE = """\
+name: s
+models:
+  - source: onnx
+    path: m.onnx
+backends:
+  - name: onnxruntime
+"""
+
+
+def write_suite_and_model(tmp_path: Path, text: str, name: str = "suite.yaml") -> Path:
+    """Write a suite (dedented) into ``tmp_path``, and ``m.onnx`` (input ``x`` [N, 4]) beside it for suites naming it."""
+    if not (tmp_path / "m.onnx").exists():
+        write_onnx(tmp_path / "m.onnx")
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
 def write_onnx(path: Path, inputs: dict[str, tuple[list[int | str | None], int]] | None = None) -> Path:
     """A small valid ONNX model at ``path``: each input goes through Identity to an output.
 

@@ -18,14 +18,14 @@ import math
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 import pytest
-from conftest import write_onnx
+from conftest import ONNX_SUITE, write_onnx
+from conftest import write_suite_and_model as write
 from pydantic import BaseModel, Field, PositiveInt, ValidationError
 
 from benchharness.api import BackendOptions, ModelContext, Options
@@ -38,25 +38,9 @@ from benchharness.suite import check_suite
 from benchharness.yamlfile import MAX_SUITE_BYTES, MAX_SUITE_DEPTH, MAX_SUITE_NODES, LocatedDocument, load_yaml
 
 # Lines 1-6; additions start on line 7.
-BASE = """\
-name: s
-models:
-  - source: onnx
-    path: m.onnx
-backends:
-  - name: onnxruntime
-"""
+BASE = ONNX_SUITE
 
 BOOL = "expected a number, got a boolean (true)"
-
-
-def write(tmp_path: Path, text: str, name: str = "suite.yaml") -> Path:
-    """The suite, and a model ``m.onnx`` (input ``x`` [N, 4]) beside it."""
-    if not (tmp_path / "m.onnx").exists():
-        write_onnx(tmp_path / "m.onnx")
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, list[str]]:

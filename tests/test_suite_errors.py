@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import get_args
 
 import pytest
-from conftest import write_onnx
+from conftest import ONNX_SUITE, write_onnx
+from conftest import write_suite_and_model as write
 
 from benchharness.cli import main
 from benchharness.errors import SuiteError
@@ -27,14 +27,7 @@ from benchharness.plugins import PluginHost
 from benchharness.suite import load_suite
 
 # Lines 1-6 of most suites below; additions start on line 7.
-BASE = """\
-name: s
-models:
-  - source: onnx
-    path: m.onnx
-backends:
-  - name: onnxruntime
-"""
+BASE = ONNX_SUITE
 
 SUITE_FIELDS = (
     "backends, baseline, batch_sizes, compressions, description, exclude, include, measure, metrics, "
@@ -50,15 +43,6 @@ DTYPES = "'float32', 'float16', 'float64', 'int64', 'int32', 'int16', 'int8', 'u
 def host() -> PluginHost:
     """The built-in plugins only: installed third-party plugins must not change the known-name lists."""
     return PluginHost(autoload=False)
-
-
-def write(tmp_path: Path, text: str, name: str = "suite.yaml") -> Path:
-    """Write the suite, and a model ``m.onnx`` (input ``x`` [N, 4]) beside it for the suites that name one."""
-    if not (tmp_path / "m.onnx").exists():
-        write_onnx(tmp_path / "m.onnx")
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 def problems_of(path: Path, host: PluginHost) -> list[str]:
