@@ -221,6 +221,7 @@ def run_suite(
     if settings.resume is not None:
         path = settings.resume
         results = load_results(path)
+        check_writable(path.parent, "the results folder")
         if results.suite.hash != loaded.hash:
             raise BenchError(
                 f"{path}: was written for a different version of {loaded.path} (suite hash differs); "
