@@ -23,6 +23,8 @@ from benchharness.signature import InputSpec
 from benchharness.stats import Summary
 
 SCHEMA_VERSION = 2
+#: The most samples a figure's summary may count: far beyond any run, and where scipy's CI ranks still work.
+MAX_SAMPLE_COUNT = 2**31
 Status = Literal["ok", "error", "timeout", "crashed"]
 
 
@@ -55,6 +57,19 @@ class MetricValue(BaseModel):
     def _numpy_scalar(cls, value: Any) -> Any:
         item = getattr(value, "item", None)
         return item() if callable(item) and type(value).__module__ == "numpy" else value
+
+    @field_validator("summary")
+    @classmethod
+    def _usable_summary(cls, summary: Summary | None) -> Summary | None:
+        # Tables ask the summary for its CI (order statistics of Binomial(count, 1/2)): scipy fails on a count
+        # below 1, gives NaN or hangs for counts near 2**53, and needs a level in (0, 1).
+        if summary is None:
+            return None
+        if not 1 <= summary.count <= MAX_SAMPLE_COUNT:
+            raise ValueError(f"count must be 1 to {MAX_SAMPLE_COUNT}, not {summary.count}")
+        if not 0 < summary.ci_level < 1:
+            raise ValueError(f"ci_level must be between 0 and 1, not {summary.ci_level}")
+        return summary
 
 
 class TargetContext(_Record):
@@ -178,40 +193,67 @@ def save_results(path: Path, results: RunResults) -> None:
 # ----------------------------------------------------------------------------- upgrades
 
 
+class UpgradeError(ValueError):
+    """A field an upgrade needs is missing or of the wrong type; ``loc`` names it as pydantic's errors do."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+def _mapping(value: Any, loc: tuple[str | int, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UpgradeError(loc, "Input should be a valid dictionary")
+    return value
+
+
 def _upgrade_1(data: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 to 2: scenarios and metrics became plugin entries, runtime and plugin records typed."""
-    for plugin in data.get("plugins", []):
-        plugin.setdefault("refused", [])
-    for case in data.get("cases", []):
-        config = case["config"]
-        config["scenario"] = _entry(config["scenario"])
-        config["metrics"] = [_entry(name) for name in config["metrics"]]
-        old = case.get("runtime") or {}
+    """Version 1 to 2: scenarios and metrics became plugin entries, runtime and plugin records typed.
+
+    Only what this upgrade must reshape is checked here (an :class:`UpgradeError` names it); a
+    missing field is left missing, and anything else misshapen is left as it is, for the
+    models to report in their own words.
+    """
+    plugins = data.get("plugins")
+    for plugin in plugins if isinstance(plugins, list) else []:
+        if isinstance(plugin, dict):
+            plugin.setdefault("refused", [])
+    cases = data.get("cases")
+    for i, case in enumerate(cases if isinstance(cases, list) else []):
+        if not isinstance(case, dict):
+            continue
+        loc: tuple[str | int, ...] = ("cases", i)
+        config = case.get("config")
+        if isinstance(config, dict):
+            if "scenario" in config:
+                config["scenario"] = _entry(config["scenario"], (*loc, "config", "scenario"))
+            if "metrics" in config:
+                names = config["metrics"]
+                if not isinstance(names, list):
+                    raise UpgradeError((*loc, "config", "metrics"), "Input should be a valid list")
+                config["metrics"] = [_entry(name, (*loc, "config", "metrics", j)) for j, name in enumerate(names)]
+        old = case.get("runtime")
+        old = {} if old is None else _mapping(old, (*loc, "runtime"))
         runtime: dict[str, Any] = {"signal": old.get("signal")}
-        if "target" in old:
-            target = dict(old["target"])
-            runtime["target"] = {
-                "device": target.pop("device"),
-                "threads": target.pop("threads"),
-                "cores": target.pop("cores", None),
-                "details": target,
-            }
-        if "model" in old:
-            model = dict(old["model"])
-            runtime["model"] = {
-                "format": model.pop("format"),
-                "content_hash": model.pop("content_hash"),
-                "inputs": model.pop("inputs", []),
-                "info": model,
-            }
+        if old.get("target") is not None:
+            target = dict(_mapping(old["target"], (*loc, "runtime", "target")))
+            runtime["target"] = {k: target.pop(k) for k in ("device", "threads", "cores") if k in target}
+            runtime["target"]["details"] = target
+        if old.get("model") is not None:
+            model = dict(_mapping(old["model"], (*loc, "runtime", "model")))
+            runtime["model"] = {k: model.pop(k) for k in ("format", "content_hash", "inputs") if k in model}
+            runtime["model"]["info"] = model
         if "backend" in old:
             runtime["backend"] = old["backend"]
-        runtime["stage"] = "done" if case["status"] == "ok" else None
+        runtime["stage"] = "done" if case.get("status") == "ok" else None
         case["runtime"] = runtime
     return data
 
 
-def _entry(name: str) -> dict[str, Any]:
+def _entry(name: Any, loc: tuple[str | int, ...]) -> dict[str, Any]:
+    if not isinstance(name, str):
+        raise UpgradeError(loc, "Input should be a valid string")
     return {"name": name, "label": name, "options": {}}
 
 
@@ -230,30 +272,90 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_results(path: str | Path) -> RunResults:
-    """Load a results file, upgrading an older schema version; any problem is a one-line :class:`BenchError`."""
+    """Load a results file, upgrading an older schema version; any problem is a one-line :class:`BenchError`.
+
+    The file must be strict JSON (no ``NaN``, ``Infinity`` or repeated keys, none of which the harness
+    writes) and every part of it must match the models, so whatever loads can be shown.
+    """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some Windows editors add, is fine
     except FileNotFoundError:
         raise BenchError(f"{path}: no such results file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BenchError(f"{path}: cannot read: {exc}") from None
+    except IsADirectoryError:
+        raise BenchError(f"{path}: is a directory, not a results file") from None
+    except UnicodeDecodeError as exc:
+        raise BenchError(
+            f"{path}: not a results file: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise BenchError(f"{path}: cannot read: {_one_line(exc.strerror or str(exc))}") from None
+    except MemoryError:
+        raise BenchError(f"{path}: too large to read into memory") from None
+    try:
+        data = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise BenchError(f"{path}:{exc.lineno}: not a results file: invalid JSON: {exc.msg}") from None
+    except _NotJSON as exc:
+        raise BenchError(f"{path}: not a results file: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise BenchError(f"{path}: not a results file: invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise BenchError(f"{path}: not a results file: invalid JSON: {_one_line(str(exc))}") from None
     if not isinstance(data, dict) or "schema_version" not in data:
         raise BenchError(f"{path}: not a benchharness results file (no schema_version)")
     version = data["schema_version"]
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA_VERSION:
         raise BenchError(
-            f"{path}: results schema version {version!r} is not supported; this benchharness reads versions "
-            f"1 to {SCHEMA_VERSION} (a newer benchharness wrote it?)"
+            f"{path}: results schema version {_short_repr(version)} is not supported; this benchharness reads "
+            f"versions 1 to {SCHEMA_VERSION} (a newer benchharness wrote it?)"
         )
     try:
         return RunResults.model_validate(upgrade(data))
-    except (ValidationError, KeyError, TypeError, AttributeError) as exc:
-        if isinstance(exc, ValidationError):
-            err = exc.errors(include_url=False)[0]
-            detail = f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-        else:
-            detail = f"{type(exc).__name__}: {exc}"
-        raise BenchError(f"{path}: invalid results file (schema version {version}): {detail}") from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        message = first["msg"].removeprefix("Value error, ")  # our validators' messages read better bare
+        detail = f"{_loc_text(first['loc'])}: {message}"
+    except UpgradeError as exc:
+        detail = f"{_loc_text(exc.loc)}: {exc.message}"
+    except RecursionError:
+        detail = "nested too deeply"
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # a gap in an upgrade: still one line
+        detail = f"{type(exc).__name__}: {exc}"
+    raise BenchError(f"{path}: invalid results file (schema version {version}): {_one_line(detail)}")
+
+
+class _NotJSON(ValueError):
+    """Text the json module accepts but JSON does not (``NaN``), or that the harness never writes."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJSON(f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _NotJSON(f"duplicate key {_short_repr(key)} in an object")
+        out[key] = value
+    return out
+
+
+def _loc_text(loc: tuple[str | int, ...]) -> str:
+    """``cases.0.config.model``; a key that is long or not plain text is shown quoted and shortened."""
+    parts = []
+    for part in loc:
+        text = str(part)
+        parts.append(text if text.isprintable() and len(text) <= 40 and "." not in text else _short_repr(text))
+    return ".".join(parts)
+
+
+def _short_repr(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

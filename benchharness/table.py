@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from benchharness.case import AXES, CaseAxes, Selector, matches, selector_text
 from benchharness.results import CaseResult, RunResults
@@ -34,12 +36,33 @@ class Table:
 
 
 def baseline_selector(results: RunResults) -> tuple[BaseModel, bool]:
-    """The suite's ``baseline`` and ``True``, else its first backend and ``False`` (the default)."""
+    """The suite's ``baseline`` and ``True``, else its first backend and ``False`` (the default).
+
+    ``suite.data`` is the suite as its author wrote it, kept free-form: where an edited file's
+    ``baseline`` or ``backends`` cannot be read, the default is the first case's backend.
+    """
+    selector, explicit, _ = _baseline(results)
+    return selector, explicit
+
+
+def _baseline(results: RunResults) -> tuple[BaseModel, bool, str | None]:
+    """:func:`baseline_selector`, plus a note when the file's ``baseline`` was unreadable and ignored."""
     data = results.suite.data
-    if data.get("baseline"):
-        return Selector.model_validate(data["baseline"]), True
-    first = data["backends"][0]
-    return Selector(backend=str(first.get("label") or first["name"])), False
+    wanted = data.get("baseline")
+    note = None
+    if wanted:
+        try:
+            return Selector.model_validate(wanted), True, None
+        except ValidationError:
+            note = "the file's baseline is not a valid selector; speedups are against the default"
+    backends = data.get("backends")
+    first = backends[0] if isinstance(backends, list) and backends else None
+    label = (first.get("label") or first.get("name")) if isinstance(first, dict) else first
+    if isinstance(label, (str, int, float)) and not isinstance(label, bool) and str(label):
+        return Selector(backend=str(label)), False, note
+    if results.cases:
+        return Selector(backend=results.cases[0].config.backend.label), False, note
+    return Selector(), False, note
 
 
 def _latency(result: CaseResult) -> float | None:
@@ -52,7 +75,7 @@ def build(results: RunResults) -> Table:
     cases = results.cases
     axes = [c.config.axes() for c in cases]
     shown_axes = [a for a in AXES if a in ALWAYS_SHOWN or len({getattr(ax, a) for ax in axes}) > 1]
-    selector, explicit = baseline_selector(results)
+    selector, explicit, baseline_note = _baseline(results)
     set_axes = [a for a in AXES if getattr(selector, a) is not None]
     baseline_text = selector_text(selector)
 
@@ -113,7 +136,28 @@ def build(results: RunResults) -> Table:
             notes.append(_short(c.error or c.status))
         row["note"] = "; ".join(notes)
         rows.append(row)
-    return Table(columns=columns, rows=rows, baseline=baseline_text)
+    return Table(columns=columns, rows=rows, baseline=baseline_text, notes=[baseline_note] if baseline_note else [])
+
+
+def completeness_note(results: RunResults, path: str | Path) -> str | None:
+    """One line for a run that did not finish (``complete`` is false): what ``path`` holds and how to go on.
+
+    ``None`` for a finished run.  How many cases the run planned is not in the file, so the
+    line says how many it holds; ``--resume`` runs the rest and retries the failed ones.
+    """
+    if results.complete:
+        return None
+    failed = sum(c.status != "ok" for c in results.cases)
+    held = _plural(len(results.cases), "case") + " saved" + (f" ({failed} failed)" if failed else "")
+    return (
+        f"incomplete run: it stopped with {held}; continue with: "
+        f"benchharness run {_shell_word(results.suite.path)} --resume {_shell_word(str(path))}"
+    )
+
+
+def _shell_word(text: str) -> str:
+    # A newline or control character in a path would break the one line: show it escaped.
+    return shlex.quote(text if text.isprintable() else text.encode("unicode_escape").decode("ascii"))
 
 
 def _latency_cells(result: CaseResult, row: dict[str, Any]) -> list[str]:
@@ -135,8 +179,8 @@ def _latency_cells(result: CaseResult, row: dict[str, Any]) -> list[str]:
             notes.append(f"only {summary.count} of {min_samples} samples")
     if metric.details.get("noisy"):
         notes.append(f"noisy (IQR {100 * summary.rel_iqr:.0f}% of median)")
-    warmup = metric.details.get("warmup") or {}
-    if warmup.get("settled") is False:
+    warmup = metric.details.get("warmup")  # details are free-form: a plugin's, or an edited file's
+    if isinstance(warmup, dict) and warmup.get("settled") is False:
         notes.append("warm-up did not settle")
     return notes
 

@@ -99,7 +99,9 @@ def test_a_newer_or_broken_file_is_one_line(tmp_path: Path):
     broken.write_text(json.dumps(data))
     with pytest.raises(BenchError) as err:
         load_results(broken)
-    assert str(err.value) == f"{broken}: invalid results file (schema version 1): KeyError: 'scenario'"
+    assert (
+        str(err.value) == f"{broken}: invalid results file (schema version 1): cases.0.config.scenario: Field required"
+    )
     assert not isinstance(err.value.__context__, RunResults)
 
 

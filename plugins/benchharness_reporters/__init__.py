@@ -36,9 +36,10 @@ class _TabulateReporter(Reporter):
 
         table = build(results)
         body = [[_cell(row.get(col.key), col.fmt) for col in table.columns] for row in table.rows]
-        return tabulate(
+        text = tabulate(
             body, headers=[col.header for col in table.columns], tablefmt=self.tablefmt, disable_numparse=True
         )
+        return "\n".join([text, *(f"note: {note}" for note in table.notes)])
 
 
 class TableReporter(_TabulateReporter):
