@@ -215,13 +215,17 @@ def _render(results: Any, host: Any, fmt: str) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Render an existing results file."""
+    """Render an existing results file; say so on stderr when its run did not finish."""
     from benchharness.results import load_results
+    from benchharness.table import completeness_note
 
     host = _host(args)
     host.get("reporters", args.format)
     results = load_results(args.results)
     print(_render(results, host, args.format))
+    note = completeness_note(results, args.results)
+    if note:
+        _err(note)
     return EXIT_OK
 
 

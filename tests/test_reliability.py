@@ -371,3 +371,21 @@ def test_results_files_honour_the_umask(tmp_path):
         os.umask(old)
     (path,) = out.glob("*.json")
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_show_says_a_run_is_incomplete(tmp_path, capsys):
+    data = json.loads((Path(__file__).parent / "data" / "results-v2-models.json").read_text())
+    data["complete"] = False
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(data))
+    assert main(["show", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "model" in captured.out  # the table of what finished is still shown
+    assert captured.err == (
+        f"incomplete run: it stopped with {len(data['cases'])} cases saved; "
+        f"continue with: benchharness run {data['suite']['path']} --resume {path}\n"
+    )
+    data["complete"] = True
+    path.write_text(json.dumps(data))
+    assert main(["show", str(path)]) == 0
+    assert capsys.readouterr().err == ""
