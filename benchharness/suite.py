@@ -228,8 +228,17 @@ def _message(err: dict[str, Any]) -> str:
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         return "unknown field"
-    if err["type"] == "model_type" and "<step>" in err["loc"]:
-        return "expected a compression name, a mapping with 'name', or a list of them"
+    entry = err["type"] == "union_tag_invalid" or (err["type"] == "model_type" and "<step>" in err["loc"])
+    if entry:  # a scenario, metric or compression entry that is neither a name nor a mapping
+        field, got = str(err["loc"][0]), _kind(err["input"])
+        if field in ("scenarios", "metrics"):
+            return f"expected a {field[:-1]} name or a mapping with 'name', got {got}"
+        in_chain = sum(isinstance(part, int) for part in err["loc"]) > 1
+        return f"expected a compression name{',' if not in_chain else ' or'} a mapping with 'name'" + (
+            f", got {got}" if in_chain else f", or a list of them, got {got}"
+        )
+    if err["type"] == "int_parsing_size":
+        return f"expected an integer, got {err['input']!r}, which is too large for one"
     if err["type"] == "model_type":  # pydantic names the model class, which users never see
         required = {"ModelEntry": " with 'source'", "PluginEntry": " with 'name'"}
         return f"Input should be a mapping{required.get(err['ctx']['class_name'], '')}, got {_kind(err['input'])}"

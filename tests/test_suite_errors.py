@@ -333,7 +333,23 @@ SHAPE_CASES = {
     ),
     "compression-entry-is-a-number": (
         BASE + "compressions:\n  - 3\n",
-        ["{p}:8 compressions[0]: expected a compression name, a mapping with 'name', or a list of them"],
+        ["{p}:8 compressions[0]: expected a compression name, a mapping with 'name', or a list of them, got a number"],
+    ),
+    "compression-in-a-chain-is-a-list": (
+        BASE + "compressions:\n  - [none, []]\n",
+        ["{p}:8 compressions[0][1]: expected a compression name or a mapping with 'name', got a list"],
+    ),
+    "metric-entry-is-a-list": (
+        BASE + "metrics: [latency, [], model_size]\n",
+        ["{p}:7 metrics[1]: expected a metric name or a mapping with 'name', got a list"],
+    ),
+    "scenario-entry-is-a-number": (
+        BASE + "scenarios: [5]\n",
+        ["{p}:7 scenarios[0]: expected a scenario name or a mapping with 'name', got a number"],
+    ),
+    "integer-too-large": (
+        BASE + "batch_sizes: [1.0e+308]\n",
+        ["{p}:7 batch_sizes[0]: expected an integer, got 1e+308, which is too large for one"],
     ),
     "target-ci-too-big": (
         BASE + "measure:\n  target_ci: 2\n",
