@@ -330,9 +330,9 @@ class Backend(PluginItem, ABC):
     ``prepare`` (outside the timed region), then the scenario calls
     ``infer`` many times (each call is one timed iteration and must include
     any device synchronisation), and the worker ends with ``runtime_info``
-    and ``close``.  ``submit``/``wait_all`` serve concurrent scenarios;
-    frameworks with asynchronous requests (OpenVINO's infer requests)
-    override them.
+    and ``close``.  ``concurrency``, ``submit`` and ``wait_all`` serve
+    concurrent scenarios; frameworks with asynchronous requests (OpenVINO's
+    infer requests) set ``asynchronous`` and override them.
     """
 
     Options: ClassVar[type[BaseModel]] = BackendOptions
@@ -367,11 +367,30 @@ class Backend(PluginItem, ABC):
     def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
         """Convert raw outputs of ``infer`` into named numpy arrays."""
 
+    def concurrency(self, requested: int | None) -> int:
+        """How many requests a concurrent scenario (``throughput``) keeps in flight.
+
+        ``requested`` is the suite's choice (the scenario's ``requests``
+        option), ``None`` for the backend's own.  The default is
+        ``requested or 1``: a framework without concurrent requests offers
+        throughput through the batch size.  A backend whose ``infer`` may run
+        from several threads at once returns more; one with asynchronous
+        requests returns the device's optimal number.  What this returns is
+        recorded with the figures.
+        """
+        return requested or 1
+
+    #: ``True`` when :meth:`submit` returns before the inference ends (real asynchronous requests); a concurrent
+    #: scenario then keeps ``concurrency()`` requests in flight through ``submit``.  ``False``: it calls ``infer``
+    #: from that many threads at once.
+    asynchronous: ClassVar[bool] = False
+
     def submit(self, feed: Any, done: Callable[[Any], None]) -> None:
-        """Start one inference and call ``done(outputs)`` when it ends.
+        """Start one inference and call ``done(outputs)`` when it ends (from any thread).
 
         The default runs synchronously; backends with real asynchronous
-        requests override this and :meth:`wait_all`.
+        requests set ``asynchronous = True`` and override this and
+        :meth:`wait_all`.  ``submit`` may block while every request is busy.
         """
         done(self.infer(feed))
 
