@@ -3,6 +3,7 @@ onnxruntime and onnx are imported only inside methods."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -101,6 +102,17 @@ class OnnxRuntimeBackend(Backend):
     def to_numpy(self, outputs: list[Any]) -> dict[str, np.ndarray]:
         """Outputs by their graph names."""
         return dict(zip(self._output_names, outputs))
+
+    def concurrency(self, requested: int | None) -> int:
+        """``session.run`` is thread-safe and releases the GIL: by default, one request per group of ``threads`` cores.
+
+        With the target's cores all given to each run's intra-op pool (the
+        default), that is 1; a suite asking ``requests: N`` gets N threads.
+        """
+        if requested:
+            return requested
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, cores // self.threads)
 
     def runtime_info(self) -> dict[str, Any]:
         """Threads set on the session, the providers really used and the version."""
