@@ -40,6 +40,7 @@ BLOCK_PREFIX = "no:"
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("torch", "benchharness_torch"),
     ("onnxruntime", "benchharness_onnxruntime"),
+    ("openvino", "benchharness_openvino"),
     ("zoo", "benchharness_zoo"),
     ("cpu", "benchharness_cpu"),
     ("scenarios", "benchharness_scenarios"),
