@@ -48,7 +48,7 @@ def test_builtins_load_first_and_explicitly():
     assert all(p.origin == "builtin" and p.error is None and p.version == __version__ for p in host.plugins)
     assert host.items["backends"]["torch"].plugin.name == "torch"
     assert {"cpu"} <= set(host.names("targets"))
-    assert host.names("scenarios") == ["latency"]
+    assert host.names("scenarios") == ["latency", "throughput"]
     assert host.names("launchers") == ["inline", "process"]
     assert {"model_size"} <= set(host.names("metrics"))
     assert set(host.names("reporters")) >= {"table", "markdown", "csv", "json"}
@@ -213,7 +213,7 @@ def test_unknown_name_lists_known_ones():
     with pytest.raises(BenchError) as err:
         host.get("backends", "onnxrt")
     assert str(err.value).startswith("unknown backend 'onnxrt'")
-    assert "known: onnxruntime, torch" in str(err.value)
+    assert "known: onnxruntime, openvino, torch" in str(err.value)
 
 
 def test_registering_and_unregistering_a_plugin_object():

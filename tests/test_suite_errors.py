@@ -56,12 +56,12 @@ def expect(path: Path, lines: list[str]) -> list[str]:
     return [line.replace("{p}", str(path)) for line in lines]
 
 
-def known(host: PluginHost, kind: str) -> str:
-    """The names an unknown-name message lists; a metric may also be an observer or a scenario's output."""
+def known(host: PluginHost, kind: str, scenarios: tuple[str, ...] = ("latency",)) -> str:
+    """The names an unknown-name message lists; a metric may also be an observer or an output of the suite's scenarios."""
     names = set(host.items[kind])
     if kind == "metrics":
         names |= set(host.items["observers"])
-        names |= {out for p in host.items["scenarios"].values() for out in p.cls.produces}
+        names |= {out for name in scenarios for out in host.items["scenarios"][name].cls.produces}
     return ", ".join(sorted(names))
 
 
@@ -328,8 +328,8 @@ SHAPE_CASES = {
     ),
     "measure-is-empty": (BASE + "measure:\n", ["{p}:7 measure: Input should be a mapping, got null"]),
     "scenario": (
-        BASE + "scenarios: [throughput]\n",
-        ["{p}:7 scenarios[0]: unknown scenario 'throughput'; known: latency"],
+        BASE + "scenarios: [offline]\n",
+        ["{p}:7 scenarios[0]: unknown scenario 'offline'; known: latency, throughput"],
     ),
     "compression-entry-is-a-number": (
         BASE + "compressions:\n  - 3\n",
@@ -537,7 +537,7 @@ def test_builtin_backends_listed(tmp_path: Path, host: PluginHost) -> None:
     """With the built-in plugins only, the list is exactly theirs."""
     path = write(tmp_path, BASE + "  - name: tensorrt\n")
     assert problems_of(path, host) == [
-        f"{path}:7 backends[1].name: unknown backend 'tensorrt'; known: onnxruntime, torch"
+        f"{path}:7 backends[1].name: unknown backend 'tensorrt'; known: onnxruntime, openvino, torch"
     ]
 
 
@@ -792,7 +792,7 @@ def test_cli_validate_bad(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         (BASE + "name: t\n", "{p}:7 name: duplicate key (first on line 1)"),
         (
             BASE.replace("onnxruntime", "onnxruntim"),
-            "{p}:6 backends[0].name: unknown backend 'onnxruntim' (did you mean 'onnxruntime'?); known: onnxruntime, torch",
+            "{p}:6 backends[0].name: unknown backend 'onnxruntim' (did you mean 'onnxruntime'?); known: onnxruntime, openvino, torch",
         ),
     ],
     ids=["missing", "empty", "list", "syntax", "duplicate-key", "unknown-backend"],

@@ -25,7 +25,7 @@ def test_mobile_suite_covers_the_zoo_on_both_backends():
     loaded = load_suite(Path(__file__).parents[1] / "suites" / "mobile.yaml", PluginHost(autoload=False))
     cases = expand(loaded)
     assert {c.model.options["arch"] for c in cases} == {"mobilenet_v2", "shufflenet_v2", "squeezenet", "resnet"}
-    assert {c.backend.name for c in cases} == {"torch", "onnxruntime"}
+    assert {c.backend.name for c in cases} == {"torch", "onnxruntime", "openvino"}
     assert all(c.target.options["threads"] <= 2 for c in cases)
 
 
@@ -63,4 +63,4 @@ def test_json_schema_accepts_shipped_suites_and_knows_plugin_options(capsys):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(suite, schema)
     backends = {v["properties"]["name"]["const"] for v in schema["properties"]["backends"]["items"]["oneOf"]}
-    assert backends == {"torch", "onnxruntime"}
+    assert backends == {"torch", "onnxruntime", "openvino"}

@@ -562,7 +562,7 @@ def test_blocking_the_builtin_zoo(write_suite: Callable[..., Path], cli: Cli) ->
     assert cli("validate", "-p", "no:zoo", suite) == (
         2,
         "",
-        lines("{p}:3 models[0].source: unknown model source 'zoo'; known: onnx, python, torchscript", suite),
+        lines("{p}:3 models[0].source: unknown model source 'zoo'; known: onnx, openvino-ir, python, torchscript", suite),
     )
     code, out, err = cli("plugins", "--json", "-p", "no:zoo")
     assert (code, err) == (0, "")
@@ -657,7 +657,7 @@ def test_inspect_an_unknown_suffix(cli: Cli, tmp_path: Path) -> None:
         2,
         "",
         f"benchharness: error: {path}: no model source reads .bin files; they read: .jit (torchscript), "
-        ".onnx (onnx), .pt (torchscript), .pth (torchscript), .torchscript (torchscript)\n",
+        ".onnx (onnx), .pt (torchscript), .pth (torchscript), .torchscript (torchscript), .xml (openvino-ir)\n",
     )
 
 
