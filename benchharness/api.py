@@ -38,6 +38,7 @@ from benchharness.measure import measure, sample, time_batch, warm_up
 from benchharness.results import (
     CaseResult,
     CaseRuntime,
+    MemoryLimit,
     MetricValue,
     ModelRecord,
     RunResults,
@@ -309,9 +310,37 @@ class Compression(PluginItem, ABC):
 
 
 class Target(PluginItem, ABC):
-    """Where a case runs and under which limits."""
+    """Where a case runs and under which limits.
+
+    Before a case's worker starts, the runner asks :meth:`unavailable_here`
+    whether this machine has the target; a case whose target is missing is
+    recorded as ``skipped`` with the reason, and never started.  Then
+    ``environment`` runs in the CLI process and ``apply`` first thing in the
+    worker, which records the :class:`TargetContext` it returns.
+    """
 
     Options: ClassVar[type[BaseModel]] = TargetOptions
+
+    @classmethod
+    def unavailable_here(cls, options: BaseModel) -> str | None:
+        """Why this machine cannot provide the target as ``options`` ask; ``None`` when it can.
+
+        Called in the CLI process before each case's worker starts (and in the
+        worker again, for launchers that run it on another machine), and by
+        ``benchharness targets`` with the default options.  A reason makes the
+        case ``skipped``, not failed: a run whose only other cases are skips
+        exits 0.  Keep it cheap and import no framework: look for a device
+        file, a driver library or a core count.  The default is ``None``.
+
+        Example::
+
+            @classmethod
+            def unavailable_here(cls, options):
+                if not os.path.exists("/dev/nvidia0"):
+                    return "no NVIDIA GPU (/dev/nvidia0 is missing)"
+                return None
+        """
+        return None
 
     def environment(self, options: BaseModel) -> dict[str, str]:
         """Environment variables for the worker process, set before it starts (runs in the CLI process)."""
@@ -696,6 +725,7 @@ __all__ = [
     "TensorSpec",
     "InputSpec",
     "TargetContext",
+    "MemoryLimit",
     "CaseContext",
     "MetricValue",
     "Summary",

@@ -88,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list plugins and what they provide")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    targets = sub.add_parser(
+        "targets", parents=[plugin_opts], help="list every target and profile, and whether this machine has it"
+    )
+    targets.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -202,6 +207,54 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_targets(args: argparse.Namespace) -> int:
+    """List every target with its default options: whether this machine has it, and why not when it does not."""
+    import json
+
+    from pydantic import ValidationError
+
+    from benchharness.errors import BenchError
+    from benchharness.plugins import plugin_code
+
+    host = _host(args)
+    records = []
+    for name, provided in host.items["targets"].items():
+        cls = provided.cls
+        reason = cls.unavailable_reason()  # a module it needs is not installed
+        if reason is None:
+            try:
+                options = cls.Options.model_validate({})
+            except ValidationError as exc:
+                fields = ", ".join(str(err["loc"][0]) for err in exc.errors(include_url=False) if err["loc"])
+                reason = f"has no default options (a suite must give {fields or 'some'}); not checked"
+            else:
+                try:
+                    with plugin_code(provided, "unavailable_here"):
+                        reason = cls.unavailable_here(options)
+                except BenchError as exc:
+                    reason = f"cannot tell: {exc}"
+        records.append(
+            {
+                "name": name,
+                "plugin": provided.plugin.name,
+                "version": provided.plugin.version,
+                "description": cls.description,
+                "available": reason is None,
+                "reason": None if reason is None else str(reason),
+            }
+        )
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return EXIT_OK
+    from tabulate import tabulate
+
+    rows = [
+        [r["name"], "yes" if r["available"] else f"no: {r['reason']}", r["plugin"], r["description"]] for r in records
+    ]
+    print(tabulate(rows, headers=["target", "on this machine", "plugin", "description"]))
+    return EXIT_OK
+
+
 def _render(results: Any, host: Any, fmt: str) -> str:
     from benchharness.errors import BenchError
     from benchharness.plugins import plugin_code
@@ -301,8 +354,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exc.exit_code
     print(_render(results, host, args.format))
     _err(f"results: {path}")
-    failed = [c for c in results.cases if c.status != "ok"]
+    from benchharness.results import FAILED_STATUSES
+
+    failed = [c for c in results.cases if c.status in FAILED_STATUSES]
+    skipped = [c for c in results.cases if c.status == "skipped"]
     figures = [(c, name) for c in results.cases for name in c.metric_errors]
+    if skipped:  # not failures: this machine lacks their target
+        _err(
+            f"{len(skipped)} of {len(results.cases)} cases skipped: "
+            + ", ".join(f"{c.case_id} ({c.error})" for c in skipped)
+        )
     if failed:
         _err(
             f"{len(failed)} of {len(results.cases)} cases failed: "
@@ -355,6 +416,7 @@ COMMANDS = {
     "inspect": cmd_inspect,
     "schema": cmd_schema,
     "plugins": cmd_plugins,
+    "targets": cmd_targets,
     "show": cmd_show,
 }
 

@@ -22,10 +22,14 @@ from benchharness.machine import Machine
 from benchharness.signature import InputSpec
 from benchharness.stats import Summary
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The most samples a figure's summary may count: far beyond any run, and where scipy's CI ranks still work.
 MAX_SAMPLE_COUNT = 2**31
-Status = Literal["ok", "error", "timeout", "crashed"]
+#: How a case ended.  ``oom``: it ran out of memory (a ``MemoryError``, a C++ allocation failure, or the kernel's
+#: OOM killer in the target's cgroup); ``skipped``: this machine lacks its target (``error`` says why), so it never ran.
+Status = Literal["ok", "error", "timeout", "crashed", "oom", "skipped"]
+#: The statuses of a case that failed: the run exits 1.  ``skipped`` is not one: a missing target is not a failure.
+FAILED_STATUSES: tuple[str, ...] = ("error", "timeout", "crashed", "oom")
 
 
 class _Record(BaseModel):
@@ -72,12 +76,32 @@ class MetricValue(BaseModel):
         return summary
 
 
+class MemoryLimit(_Record):
+    """A memory cap in force in a case's worker, as read back after the target set it.
+
+    A target that creates a cgroup for the worker names it in ``cgroup``; the
+    launcher removes it when the worker has ended, and reads ``oom_kill_file``
+    (its ``oom_kill N`` line) to tell the kernel's OOM killer from any other
+    ``SIGKILL`` (see ``benchharness.worker.oom_killed`` and ``release_memory_limit``).
+    """
+
+    limit_bytes: int = Field(ge=1, description="The cap in force, in bytes, read back from where it was set.")
+    method: str = Field(
+        description="How it is enforced: 'cgroup v2 memory.max', 'cgroup v1 memory.limit_in_bytes' or 'RLIMIT_AS'."
+    )
+    cgroup: str | None = Field(None, description="Folder of the cgroup made for this worker, removed when it ends.")
+    moved_from: str | None = Field(None, description="Folder of the cgroup the worker was in before.")
+    oom_kill_file: str | None = Field(None, description="File whose 'oom_kill N' line counts the cgroup's OOM kills.")
+    oom_kills_at_start: int = Field(0, ge=0, description="That count when the cap was set.")
+
+
 class TargetContext(_Record):
     """The resources a case really got, as its target applied them in the worker."""
 
     device: str = Field(description="'cpu', 'cuda', or a device name a backend knows.")
     threads: int = Field(ge=1, description="Threads each framework should use.")
     cores: list[int] | None = Field(None, description="Cores the worker may run on, when known.")
+    memory: MemoryLimit | None = Field(None, description="The memory cap in force, when the target set one.")
     details: dict[str, Any] = Field(default_factory=dict, description="Anything else the target wants recorded.")
 
 
@@ -120,6 +144,7 @@ class CaseResult(_Record):
     case_id: str
     config: Case
     status: Status
+    #: Why the case did not end ok; for a ``skipped`` case, what this machine lacks.
     error: str | None = None
     traceback: str | None = None
     started_at: str
@@ -257,8 +282,17 @@ def _entry(name: Any, loc: tuple[str | int, ...]) -> dict[str, Any]:
     return {"name": name, "label": name, "options": {}}
 
 
+def _upgrade_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 to 3: nothing to reshape.
+
+    Version 3 added the ``oom`` and ``skipped`` statuses and ``TargetContext.memory``
+    (absent, hence ``None``, in a version-2 file); a version-2 document is a valid one.
+    """
+    return data
+
+
 #: ``UPGRADES[n]`` turns a version-``n`` document into a version ``n + 1`` one.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1, 2: _upgrade_2}
 
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:

@@ -181,7 +181,11 @@ def check_writable(folder: Path, what: str, hint: str = "") -> None:
 
 
 def failed_before(result: CaseResult) -> bool:
-    """Whether ``--resume`` runs this case again: it did not end ok, or one of its figures failed."""
+    """Whether ``--resume`` runs this case again: it did not end ok, or one of its figures failed.
+
+    That includes ``oom`` (a failure like any other) and ``skipped``: whether
+    this machine has the target is asked again, at no cost if it still lacks it.
+    """
     return result.status != "ok" or bool(result.metric_errors)
 
 
@@ -295,8 +299,18 @@ def run_one(
     t0 = time.perf_counter()
     try:
         target = host.get("targets", case.target.name)
+        options = target.cls.Options.model_validate(case.target.options)
+        with plugin_code(target, "unavailable_here"):
+            missing = target.cls.unavailable_here(options)
+        if missing:  # this machine lacks the target: a skip with its reason, and no worker is started
+            skipped = failed_result(
+                case, "skipped", str(missing), started_at=started, duration_s=time.perf_counter() - t0,
+                launcher=launcher_name,
+            )  # fmt: skip
+            skipped.provenance.append(target.provenance())
+            return skipped
         with plugin_code(target, "environment"):
-            environment = target.cls().environment(target.cls.Options.model_validate(case.target.options))
+            environment = target.cls().environment(options)
         job = Job(
             payload=WorkerPayload(case=case, plugins=settings.plugins),
             workspace=workspace,

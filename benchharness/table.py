@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from benchharness.case import AXES, CaseAxes, Selector, matches, selector_text
-from benchharness.results import CaseResult, RunResults
+from benchharness.results import FAILED_STATUSES, CaseResult, RunResults
 
 ALWAYS_SHOWN = ("model", "backend")
 
@@ -136,7 +136,11 @@ def build(results: RunResults) -> Table:
             notes.append(_short(c.error or c.status))
         row["note"] = "; ".join(notes)
         rows.append(row)
-    return Table(columns=columns, rows=rows, baseline=baseline_text, notes=[baseline_note] if baseline_note else [])
+    table_notes = [baseline_note] if baseline_note else []
+    skipped = sum(c.status == "skipped" for c in cases)
+    if skipped:
+        table_notes.append(f"{_plural(skipped, 'case')} skipped: this machine lacks the target (not a failure)")
+    return Table(columns=columns, rows=rows, baseline=baseline_text, notes=table_notes)
 
 
 def completeness_note(results: RunResults, path: str | Path) -> str | None:
@@ -147,7 +151,7 @@ def completeness_note(results: RunResults, path: str | Path) -> str | None:
     """
     if results.complete:
         return None
-    failed = sum(c.status != "ok" for c in results.cases)
+    failed = sum(c.status in FAILED_STATUSES for c in results.cases)
     held = _plural(len(results.cases), "case") + " saved" + (f" ({failed} failed)" if failed else "")
     return (
         f"incomplete run: it stopped with {held}; continue with: "

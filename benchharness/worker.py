@@ -41,11 +41,120 @@ from benchharness.api import (
 )
 from benchharness.case import Case
 from benchharness.errors import BenchError
-from benchharness.results import CaseResult, CaseRuntime, MetricValue, Stage, Status
+from benchharness.results import CaseResult, CaseRuntime, MemoryLimit, MetricValue, Stage, Status
 
 Checkpoint = Callable[[CaseRuntime], None]
 
-__all__ = ["Checkpoint", "failed_result", "main", "open_backend", "prepare_model", "run_case", "utc_now"]
+__all__ = [
+    "Checkpoint",
+    "failed_result",
+    "in_own_process",
+    "main",
+    "memory_text",
+    "oom_killed",
+    "open_backend",
+    "out_of_memory",
+    "prepare_model",
+    "release_memory_limit",
+    "run_case",
+    "utc_now",
+]
+
+#: Words with which frameworks report a failed allocation: C++'s ``std::bad_alloc``, ONNX Runtime's "Failed to
+#: allocate memory", numpy's "Unable to allocate", torch's "DefaultCPUAllocator: can't allocate memory" and
+#: "not enough memory", CUDA's "out of memory".  Matched case-insensitively in an exception's text.
+OOM_WORDS = ("bad_alloc", "failed to allocate", "unable to allocate", "can't allocate memory", "not enough memory",
+             "out of memory")  # fmt: skip
+
+
+#: True in a process started for one case (``python -m benchharness.worker``); see :func:`in_own_process`.
+_OWN_PROCESS = False
+
+
+def in_own_process() -> bool:
+    """Whether this process was started for one case and ends with it (``python -m benchharness.worker``).
+
+    Limits that would outlive a case, such as a memory cap, are safe to set
+    only then: the ``inline`` launcher runs cases in the CLI process.
+    """
+    return _OWN_PROCESS
+
+
+class _Skipped(Exception):
+    """This machine lacks the case's target: the case is ``skipped`` with this reason."""
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a failed allocation.
+
+    A ``MemoryError`` (Python, numpy), or an exception whose text names a C++
+    allocation failure (:data:`OOM_WORDS`), as ONNX Runtime and torch raise
+    them.  A :class:`BenchError` is the harness's own refusal, never an OOM.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, MemoryError):
+            return True
+        if not isinstance(current, BenchError) and any(word in str(current).lower() for word in OOM_WORDS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def memory_text(memory: MemoryLimit | None) -> str:
+    """``the memory cap of 2 GiB (RLIMIT_AS)``, or ``""`` when no cap was in force."""
+    if memory is None:
+        return ""
+    from benchharness.inputs import byte_size
+
+    return f"the memory cap of {byte_size(memory.limit_bytes)} ({memory.method})"
+
+
+def oom_killed(memory: MemoryLimit | None) -> bool:
+    """Whether the kernel's OOM killer killed a process in the cgroup of ``memory`` since its cap was set.
+
+    Reads the ``oom_kill N`` line of ``memory.oom_kill_file`` (cgroup v2
+    ``memory.events``, v1 ``memory.oom_control``); ``False`` when there is
+    none or it cannot be read.
+    """
+    if memory is None or not memory.oom_kill_file:
+        return False
+    try:
+        text = Path(memory.oom_kill_file).read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill" and value.strip().isdigit():
+            return int(value) > memory.oom_kills_at_start
+    return False
+
+
+def release_memory_limit(memory: MemoryLimit | None, *, timeout: float = 2.0) -> None:
+    """Remove the cgroup a target made for a worker that has ended (a launcher calls this); quiet on failure.
+
+    Only a folder named ``benchharness-*`` is removed.  The kernel lets a
+    cgroup go once its last process has exited, which may lag the worker's
+    exit by a moment, so removal is retried for up to ``timeout`` seconds.
+    """
+    if memory is None or not memory.cgroup:
+        return
+    folder = Path(memory.cgroup)
+    if not folder.name.startswith("benchharness-"):
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            folder.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.02)
 
 
 def utc_now() -> str:
@@ -74,10 +183,18 @@ def run_case(
     result.launcher = launcher
     try:
         _run(case, payload.plugins, workspace, host, result, checkpoint)
+    except _Skipped as skip:
+        result.status = "skipped"
+        result.error = str(skip)
     except Exception as exc:  # noqa: BLE001 - a failing case is recorded, whatever failed
         result.status = "error"
-        result.error = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+        text, kind = str(exc).strip(), type(exc).__name__
+        result.error = text if isinstance(exc, BenchError) else f"{kind}: {text}" if text else kind
         result.traceback = traceback.format_exc()
+        if out_of_memory(exc):
+            result.status = "oom"
+            cap = memory_text(result.runtime.target.memory if result.runtime.target else None)
+            result.error = f"out of memory{' under ' + cap if cap else ''}: {result.error}"
     result.duration_s = round(time.perf_counter() - t0, 6)
     return result
 
@@ -112,12 +229,17 @@ def _run(
     # The target goes first: thread limits and pinning must precede any framework import.
     reached("target")
     target_cls = item("targets", case.target.name)
-    target_ctx = target_cls().apply(target_cls.Options.model_validate(case.target.options))
+    target_options = target_cls.Options.model_validate(case.target.options)
+    missing = target_cls.unavailable_here(target_options)  # again here: a launcher may run this on another machine
+    if missing:
+        raise _Skipped(missing)
+    target_ctx = target_cls().apply(target_options)
     if not isinstance(target_ctx, TargetContext):
         raise BenchError(
             f"target {case.target.name!r} returned {type(target_ctx).__name__} from apply, not TargetContext"
         )
     runtime.target = target_ctx
+    reached("target")  # the checkpoint now names the cap: a launcher needs it if the kernel kills this worker
 
     backend_cls = item("backends", case.backend.name)
     reason = backend_cls.unavailable_reason()
@@ -157,6 +279,7 @@ def _run(
                 observer_cls = item("observers", spec.name)
                 ctx.observers[spec.name] = observer_cls(observer_cls.Options.model_validate(spec.options))
         figures = scenario.run(ctx)
+        _check_affinity(target_ctx, result.warnings)
         scenario_figures = _scenario_figures(case.scenario.name, scenario_cls.produces, figures, ctx)
         if ctx.observers and ctx.phase == "before":
             for name in ctx.observers:
@@ -230,6 +353,16 @@ def open_backend(
         yield CaseContext(case=case, backend=backend, artifact=artifact, inputs=inputs, feed=feed)
     finally:
         backend.close()
+
+
+def _check_affinity(target: TargetContext, warnings: list[str]) -> None:
+    """Warn when the cores this worker may use changed while the case ran (a framework re-pinned it)."""
+    getter = getattr(os, "sched_getaffinity", None)
+    if target.cores is None or getter is None:
+        return
+    now = sorted(getter(0))
+    if now != sorted(target.cores):
+        warnings.append(f"the worker's CPU affinity changed while the case ran: {sorted(target.cores)} -> {now}")
 
 
 def _scenario_figures(name: str, produces: tuple[str, ...], figures: Any, ctx: CaseContext) -> dict[str, MetricValue]:
@@ -334,7 +467,11 @@ def watch_parent(fd: int, owned_dir: Path | None = None) -> threading.Thread:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m benchharness.worker PAYLOAD RESULT``: run one case, write its result atomically."""
+    global _OWN_PROCESS
     faulthandler.enable()  # a segfault in a framework leaves the Python stack in the log
+    import benchharness.worker  # under ``python -m`` this module is __main__; plugins import the other copy
+
+    _OWN_PROCESS = benchharness.worker._OWN_PROCESS = True
     parser = argparse.ArgumentParser(prog="python -m benchharness.worker", description="Run one benchharness case.")
     parser.add_argument("payload", type=Path, help="WorkerPayload JSON")
     parser.add_argument("result", type=Path, help="where to write the CaseResult JSON")

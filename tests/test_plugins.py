@@ -268,7 +268,13 @@ def test_every_hook_kind_works_in_a_run(write_suite, tmp_path, capsys):
     ok, fixed, missing, _ = results.cases
     assert ok.case_id == "m/tag+tag/scripted2/virtual/latency/b1" and ok.status == "ok"
     assert ok.launcher == "recording" and len(bh_testplugin.PAYLOADS) == 4
-    assert ok.runtime.target.model_dump() == {"device": "cpu", "threads": 5, "cores": None, "details": {"env": "5"}}
+    assert ok.runtime.target.model_dump() == {
+        "device": "cpu",
+        "threads": 5,
+        "cores": None,
+        "memory": None,
+        "details": {"env": "5"},
+    }
     assert ok.runtime.backend["threads"] == 5
     assert ok.runtime.model.info["tagged"] == 2
     assert ok.runtime.model.info["converted_by"] == "dummy-to-dummy2"

@@ -79,7 +79,7 @@ V2_EDITS: dict[str, tuple[Edit, str]] = {
     ),
     "status unknown": (
         lambda d: d["cases"][0].update(status="fine"),
-        "cases.0.status: Input should be 'ok', 'error', 'timeout' or 'crashed'",
+        "cases.0.status: Input should be 'ok', 'error', 'timeout', 'crashed', 'oom' or 'skipped'",
     ),
     "batch 0": (
         lambda d: d["cases"][0]["config"].update(batch=0),
@@ -180,7 +180,7 @@ TEXT_EDITS: dict[str, tuple[Callable[[str], str], str]] = {
     ),
     "a version in quotes": (
         _replace_once('"schema_version": 2', '"schema_version": "2"'),
-        "results schema version '2' is not supported; this benchharness reads versions 1 to 2 "
+        "results schema version '2' is not supported; this benchharness reads versions 1 to 3 "
         "(a newer benchharness wrote it?)",
     ),
 }

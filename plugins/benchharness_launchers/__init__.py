@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from benchharness.api import CaseResult, CaseRuntime, Job, Launcher
 from benchharness.hookspecs import hookimpl
 from benchharness.inputs import check_input_memory
-from benchharness.worker import failed_result, run_case, utc_now
+from benchharness.worker import failed_result, memory_text, oom_killed, release_memory_limit, run_case, utc_now
 
 #: How much of a failed worker's output is kept in its result.
 LOG_TAIL_CHARS = 4000
@@ -39,8 +39,23 @@ class ProcessLauncher(Launcher):
 
         A case whose inputs alone exceed the memory available is refused
         (``BenchError``, recorded as the case's error) before a worker starts.
+        A worker the kernel's OOM killer ended in its target's cgroup, or one
+        that aborted on ``std::bad_alloc``, is ``oom``; the cgroup is removed
+        once the worker has ended.
         """
         check_input_memory(job.payload.case)
+        result = self._launch(job)
+        memory = result.runtime.target.memory if result.runtime.target else None
+        release_memory_limit(memory)
+        if result.status == "timeout" and memory is not None and memory.method == "RLIMIT_AS":
+            # Measured: under a 1 GiB RLIMIT_AS, OpenBLAS retried a failed allocation until the timeout.
+            result.error = (
+                f"{result.error}; it ran under {memory_text(memory)}, and a library that retries a failed "
+                "allocation (OpenBLAS does) hangs instead of failing: memory_method 'cgroup' caps real use"
+            )
+        return result
+
+    def _launch(self, job: Job) -> CaseResult:
         env = dict(os.environ)
         env.update(job.environment)
         env["PYTHONUNBUFFERED"] = "1"
@@ -106,9 +121,10 @@ class ProcessLauncher(Launcher):
                     job, "crashed", f"worker killed by signal {name}", started, t0, log_file, checkpoint
                 )
                 failed.runtime.signal = name
-                return failed
-            message = f"worker exited with code {returncode} and no result"
-            return self._failed(job, "crashed", message, started, t0, log_file, checkpoint)
+            else:
+                message = f"worker exited with code {returncode} and no result"
+                failed = self._failed(job, "crashed", message, started, t0, log_file, checkpoint)
+            return _oom_or_crash(failed, returncode)
 
     def _failed(
         self, job: Job, status: str, message: str, started: str, t0: float, log_file: Path, checkpoint: Path
@@ -128,6 +144,26 @@ class ProcessLauncher(Launcher):
             runtime=runtime,
             launcher=self.name,
         )
+
+
+def _oom_or_crash(failed: CaseResult, returncode: int) -> CaseResult:
+    """A crashed worker's result, made ``oom`` when memory ran out: the kernel's OOM killer, or ``std::bad_alloc``.
+
+    The OOM killer sends SIGKILL; it is told from any other SIGKILL by the
+    ``oom_kill`` count of the cgroup the target made, which must have grown.
+    An uncaught ``std::bad_alloc`` aborts the worker, and the C++ runtime says
+    so in its output.
+    """
+    memory = failed.runtime.target.memory if failed.runtime.target else None
+    cap = memory_text(memory)
+    if returncode == -signal.SIGKILL and oom_killed(memory):
+        failed.status = "oom"
+        failed.error = f"the kernel's OOM killer ended the worker, which went over {cap}"
+    elif "std::bad_alloc" in (failed.traceback or ""):
+        failed.status = "oom"
+        under = f" under {cap}" if cap else ""
+        failed.error = f"out of memory{under}: the worker ended on std::bad_alloc ({failed.error})"
+    return failed
 
 
 def _signal_name(number: int) -> str:

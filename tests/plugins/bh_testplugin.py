@@ -3,7 +3,12 @@ and one item of every other kind, written against the public API only.
 
 ``mode`` selects what the backend does: ``ok`` (sleep ``sleep_us`` per
 inference), ``error`` (raise while loading), ``crash`` (SIGSEGV while
-loading), ``abort`` (exit without a result) or ``hang`` (never return).
+loading), ``abort`` (exit without a result), ``hang`` (never return) or
+``bad_alloc`` (abort while loading, as an uncaught C++ ``std::bad_alloc`` does).
+``allocate`` bytes are allocated and written (so they are really used) in
+``load`` or in each ``infer`` (``allocate_in``), whatever the mode;
+``report_limits`` adds the limits the worker is under, read by the backend
+itself, to ``runtime_info``.
 """
 
 from __future__ import annotations
@@ -71,9 +76,12 @@ class DummySource(ModelSource):
 
 
 class ScriptedOptions(BackendOptions):
-    mode: Literal["ok", "error", "crash", "abort", "hang"] = "ok"
+    mode: Literal["ok", "error", "crash", "abort", "hang", "bad_alloc"] = "ok"
     sleep_us: float = 0.0
     fail_if_env: str | None = None  # fail while loading when this environment variable is set (a flaky case)
+    allocate: int = 0  # bytes to allocate and write, to go over a memory cap
+    allocate_in: Literal["load", "infer"] = "load"
+    report_limits: bool = False
 
 
 class ScriptedBackend(Backend):
@@ -82,8 +90,14 @@ class ScriptedBackend(Backend):
     formats = ("dummy",)
     Options: ClassVar[type[BaseModel]] = ScriptedOptions
 
+    def _allocate(self) -> None:
+        if self.options.allocate:
+            self.held = bytearray(b"\x01") * self.options.allocate  # written, not only reserved
+
     def load(self, artifact: ModelArtifact) -> None:
         mode = self.options.mode
+        if self.options.allocate_in == "load":
+            self._allocate()
         if self.options.fail_if_env and os.environ.get(self.options.fail_if_env):
             raise RuntimeError(f"failing because {self.options.fail_if_env} is set")
         if mode == "error":
@@ -92,11 +106,16 @@ class ScriptedBackend(Backend):
             os.kill(os.getpid(), signal.SIGSEGV)
         if mode == "abort":
             os._exit(3)
+        if mode == "bad_alloc":  # what libstdc++ prints before aborting on an uncaught allocation failure
+            os.write(2, b"terminate called after throwing an instance of 'std::bad_alloc'\n  what():  std::bad_alloc\n")
+            os.abort()
 
     def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
         return inputs
 
     def infer(self, feed: Any) -> Any:
+        if self.options.allocate_in == "infer":
+            self._allocate()
         if self.options.mode == "hang":
             while True:
                 time.sleep(1)
@@ -110,7 +129,19 @@ class ScriptedBackend(Backend):
         return dict(outputs)
 
     def runtime_info(self) -> dict[str, Any]:
-        return {"framework": "scripted", "threads": self.threads}
+        info: dict[str, Any] = {"framework": "scripted", "threads": self.threads}
+        if self.options.report_limits:
+            import resource
+
+            info["affinity"] = sorted(os.sched_getaffinity(0))
+            info["thread_affinities"] = sorted(
+                {tuple(sorted(os.sched_getaffinity(int(tid)))) for tid in os.listdir("/proc/self/task")}
+            )
+            info["rlimit_as"] = resource.getrlimit(resource.RLIMIT_AS)[0]
+            info["env"] = {var: os.environ.get(var) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+            with open("/proc/self/cgroup", encoding="utf-8") as fh:
+                info["cgroups"] = fh.read().splitlines()
+        return info
 
 
 class ScriptedTwo(ScriptedBackend):
@@ -172,6 +203,18 @@ class Virtual(Target):
 
     def apply(self, options: VirtualOptions) -> TargetContext:  # type: ignore[override]
         return TargetContext(device="cpu", threads=options.threads, details={"env": os.environ["BH_VIRTUAL_THREADS"]})
+
+
+class FakeNpu(Target):
+    name = "fake-npu"
+    description = "an accelerator no machine has"
+
+    @classmethod
+    def unavailable_here(cls, options: BaseModel) -> str | None:
+        return "no fake NPU on this machine (/dev/fake-npu0 is missing)"
+
+    def apply(self, options: BaseModel) -> TargetContext:
+        raise AssertionError("never applied: the machine lacks it")
 
 
 class Count(Reporter):
@@ -326,6 +369,7 @@ def benchharness_register_compressions(register):  # type: ignore[no-untyped-def
 @hookimpl
 def benchharness_register_targets(register):  # type: ignore[no-untyped-def]
     register(Virtual)
+    register(FakeNpu)
 
 
 @hookimpl
