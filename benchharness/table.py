@@ -65,6 +65,22 @@ def _baseline(results: RunResults) -> tuple[BaseModel, bool, str | None]:
     return Selector(), False, note
 
 
+#: How the latency scenario words its derived throughput (``MetricValue.method``).
+SINGLE_STREAM = "batch / median latency"
+
+
+def _single_stream(result: CaseResult) -> bool:
+    """Whether the case's throughput is derived from one stream's latency rather than measured under load."""
+    metric = result.metrics.get("throughput")
+    return metric is not None and (metric.method or "").startswith(SINGLE_STREAM)
+
+
+def _single_stream_only(cases: list[CaseResult]) -> bool:
+    """Every throughput figure in ``cases`` is single-stream-derived (and there is at least one)."""
+    with_figure = [c for c in cases if "throughput" in c.metrics]
+    return bool(with_figure) and all(map(_single_stream, with_figure))
+
+
 def _latency(result: CaseResult) -> float | None:
     metric = result.metrics.get("latency")
     return metric.value if result.status == "ok" and metric is not None and metric.value else None
@@ -99,6 +115,8 @@ def build(results: RunResults) -> Table:
                 Column("latency_p95", f"p95 ({units[name]})", ".4g"),
                 Column("latency_ci", "CI95 ±%", ".2f"),
             ]
+        elif name == "throughput" and _single_stream_only(cases):
+            columns.append(Column(name, f"throughput, 1 stream ({units[name]})", ".4g"))
         else:
             columns.append(Column(name, f"{name} ({units[name]})", ".4g"))
     columns += [Column("speedup", f"speedup vs {baseline_text}", ".2f"), Column("note", "note")]
@@ -137,6 +155,11 @@ def build(results: RunResults) -> Table:
         row["note"] = "; ".join(notes)
         rows.append(row)
     table_notes = [baseline_note] if baseline_note else []
+    if "throughput" in metric_names and not _single_stream_only(cases) and any(map(_single_stream, cases)):
+        table_notes.append(
+            "throughput: rows of the latency scenario give batch / median latency of one stream; "
+            "rows of the throughput scenario give items/s measured with requests in flight"
+        )
     skipped = sum(c.status == "skipped" for c in cases)
     if skipped:
         table_notes.append(f"{_plural(skipped, 'case')} skipped: this machine lacks the target (not a failure)")

@@ -199,3 +199,27 @@ def test_torch_offers_throughput_through_the_batch(tmp_path):
     details = result.metrics["throughput"].details
     assert details["concurrency"] == 1 and details["batch"] == 4
     assert littles_law_error(result) < 0.10
+
+
+def test_the_table_says_which_throughput_is_derived_from_one_stream(host):
+    from benchharness.table import build
+    from benchharness.testing import run_suite
+
+    suite = {
+        "name": "t",
+        "models": [DUMMY],
+        "backends": [{"name": "scripted", "sleep_us": 200}],
+        "scenarios": ["latency"],
+        "metrics": ["latency", "throughput"],
+        "measure": MEASURE,
+    }
+    alone = build(run_suite(suite, host=host))
+    assert "throughput, 1 stream (items/s)" in [c.header for c in alone.columns]
+    assert not any(note.startswith("throughput:") for note in alone.notes)
+
+    both = build(run_suite({**suite, "scenarios": ["latency", "throughput"]}, host=host))
+    assert "throughput (items/s)" in [c.header for c in both.columns]
+    assert (
+        "throughput: rows of the latency scenario give batch / median latency of one stream; "
+        "rows of the throughput scenario give items/s measured with requests in flight"
+    ) in both.notes
