@@ -1,0 +1,168 @@
+"""Does the harness measure OpenVINO as OpenVINO's own benchmark_app does?  (issue 7)
+
+One ONNX file (a zoo MobileNetV2, width 1.0, 224x224, 1000 classes, exported once) is run, in
+interleaved rounds within this one job, four ways:
+
+  latency    harness: openvino backend, hint latency, f32, the ``latency`` scenario (one reused
+             request, start_async + wait), median of its samples
+             benchmark_app -api sync -hint latency -infer_precision f32: its "Median"
+  throughput harness: openvino backend, hint throughput, f32, the ``throughput`` scenario with the
+             backend's optimal number of requests: items/s
+             benchmark_app -api async -hint throughput -infer_precision f32: its "Throughput"
+
+Each round runs all four, in an order that alternates between rounds, and the figure quoted is
+the ratio harness / benchmark_app within the round; the verdict is on the median ratio over
+rounds (target 0.95 to 1.05 for both).  Absolute times on a shared machine are not comparable
+across processes; ratios taken in the same round are.
+
+    python bench/openvino_parity.py                        # 5 rounds of 5 s per side, about 4 minutes
+    python bench/openvino_parity.py --rounds 8 --json bench/results/openvino-$(date -u +%Y-%m-%dT%H%MZ).json
+
+Always exits 0 (a benchmark, not a test); prints PASS/FAIL per target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = {"arch": "mobilenet_v2", "width": 1.0, "input_size": 224, "num_classes": 1000}
+
+
+def export(path: Path) -> None:
+    """The zoo model to ONNX, in a child process so this driver never imports torch."""
+    code = f"""
+import sys, torch
+sys.path.insert(0, {str(ROOT / "plugins")!r})
+from benchharness_zoo.models import build_model
+torch.manual_seed(0)
+m = build_model({MODEL["arch"]!r}, width={MODEL["width"]}, input_size={MODEL["input_size"]},
+                num_classes={MODEL["num_classes"]}).eval()
+with torch.no_grad():
+    torch.onnx.export(m, (torch.rand(1, 3, {MODEL["input_size"]}, {MODEL["input_size"]}),), {str(path)!r},
+                      dynamo=False, opset_version=17, input_names=["input"], output_names=["logits"])
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def suite(path: Path, model: Path, scenario: str, seconds: float) -> Path:
+    hint = "latency" if scenario == "latency" else "throughput"
+    metrics = "[latency]" if scenario == "latency" else "[throughput, request_latency]"
+    # The latency scenario samples for exactly `seconds` (min_time = max_time, a CI target it cannot reach),
+    # as benchmark_app runs for -t seconds.
+    path.write_text(
+        f"name: ov-{scenario}\n"
+        f"models: [{{source: onnx, path: {model}, name: mnv2}}]\n"
+        f"backends: [{{name: openvino, hint: {hint}, precision: f32}}]\n"
+        f"scenarios: [{scenario}]\n"
+        f"metrics: {metrics}\n"
+        f"measure: {{min_time: {seconds}, max_time: {seconds}, target_ci: 0.0001, max_samples: 10000000,\n"
+        f"          warmup: {{min_time: 1.0, max_time: 2.0}}, timeout: {seconds * 4 + 60}}}\n"
+    )
+    return path
+
+
+def harness(suite_path: Path, out: Path, scenario: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchharness", "run", str(suite_path), "-q", "-o", str(out), "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    match = re.search(r"^results: (.+)$", done.stderr, re.M)
+    if done.returncode != 0 or not match:
+        raise RuntimeError(f"benchharness run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    (case,) = json.loads(Path(match.group(1)).read_text())["cases"]
+    metrics = case["metrics"]
+    if scenario == "latency":
+        return {"value": metrics["latency"]["value"], "samples": metrics["latency"]["summary"]["count"],
+                "backend": case["runtime"]["backend"]}  # fmt: skip
+    details = metrics["throughput"]["details"]
+    return {"value": metrics["throughput"]["value"], "requests": details["requests"],
+            "concurrency": details["concurrency"], "backend": case["runtime"]["backend"]}  # fmt: skip
+
+
+def benchmark_app(model: Path, scenario: str, seconds: float) -> dict[str, Any]:
+    api, hint = ("sync", "latency") if scenario == "latency" else ("async", "throughput")
+    tool = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
+    cmd = [tool, "-m", str(model), "-d", "CPU", "-api", api, "-hint", hint, "-t", str(seconds)]
+    done = subprocess.run([*cmd, "-infer_precision", "f32"], capture_output=True, text=True)
+    text = done.stdout + done.stderr
+    median = re.search(r"Median:\s+([\d.]+) ms", text)
+    fps = re.search(r"Throughput:\s+([\d.]+) FPS", text)
+    count = re.search(r"Count:\s+(\d+) iterations", text)
+    requests = re.search(r"asynchronously, (\d+) inference requests", text)
+    if done.returncode != 0 or not (median and fps):
+        raise RuntimeError(f"benchmark_app failed ({done.returncode}): {text.strip()[-500:]}")
+    value = float(median.group(1)) if scenario == "latency" else float(fps.group(1))
+    return {"value": value, "iterations": int(count.group(1)) if count else None,
+            "requests": int(requests.group(1)) if requests else 1}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--time",
+        type=int,
+        default=5,
+        help="seconds of measurement per side and round (benchmark_app takes whole seconds)",
+    )
+    parser.add_argument("--json", type=Path, help="write every raw figure here")
+    args = parser.parse_args()
+    rounds: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        model = work / "mobilenet_v2-224.onnx"
+        export(model)
+        suites = {s: suite(work / f"{s}.yaml", model, s, args.time) for s in ("latency", "throughput")}
+        env_note = f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+        print(f"model {model.name} ({model.stat().st_size / 1e6:.1f} MB), {env_note}", file=sys.stderr)
+        for r in range(args.rounds):
+            order = ["harness", "benchmark_app"] if r % 2 == 0 else ["benchmark_app", "harness"]
+            row: dict[str, Any] = {"round": r, "order": order, "load_1min": os.getloadavg()[0]}
+            for scenario in ("latency", "throughput"):
+                for side in order:
+                    if side == "harness":
+                        row[f"{scenario}_harness"] = harness(suites[scenario], work / "results", scenario)
+                    else:
+                        row[f"{scenario}_benchmark_app"] = benchmark_app(model, scenario, args.time)
+                row[f"{scenario}_ratio"] = (
+                    row[f"{scenario}_harness"]["value"] / row[f"{scenario}_benchmark_app"]["value"]
+                )
+            rounds.append(row)
+            print(
+                f"round {r}: latency {row['latency_harness']['value']:.3f} / {row['latency_benchmark_app']['value']:.3f} ms"
+                f" = {row['latency_ratio']:.3f}; throughput {row['throughput_harness']['value']:.1f} / "
+                f"{row['throughput_benchmark_app']['value']:.1f} items/s = {row['throughput_ratio']:.3f}",
+                file=sys.stderr,
+            )
+    summary = {}
+    for scenario in ("latency", "throughput"):
+        ratios = [row[f"{scenario}_ratio"] for row in rounds]
+        median = statistics.median(ratios)
+        summary[scenario] = {"median_ratio": median, "min": min(ratios), "max": max(ratios), "ratios": ratios,
+                             "pass": 0.95 <= median <= 1.05}  # fmt: skip
+        verdict = "PASS" if 0.95 <= median <= 1.05 else "FAIL"
+        print(f"{scenario}: harness / benchmark_app median ratio {median:.3f} "
+              f"(range {min(ratios):.3f} .. {max(ratios):.3f}, {len(ratios)} rounds); target 0.95-1.05: {verdict}")  # fmt: skip
+    last = rounds[-1]
+    print(f"harness threads/streams/requests: {json.dumps(last['throughput_harness']['backend'])[:300]}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"model": MODEL, "time_s": args.time, "rounds": rounds, "summary": summary},
+                                        indent=1))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
