@@ -344,3 +344,55 @@ batch_sizes: [2]
         default = cases[f"{model}/none/openvino/cpu/throughput/b2"]
         assert default.metrics["throughput"].details["concurrency"] == default.runtime.backend["optimal_requests"]
     assert cases["odd/none/openvino/cpu/latency/b2"].runtime.model.format == "openvino-ir"
+
+
+def test_openvino_devices_are_targets_that_skip_where_the_machine_lacks_them(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,  # type: ignore[type-arg]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import benchharness_openvino
+    from conftest import write_onnx
+
+    # This machine's GPU and NPU, as the target looks for them: absent here, whatever the host has.
+    monkeypatch.setattr(
+        benchharness_openvino, "DEVICE_FILES", {"GPU": str(tmp_path / "no-gpu*"), "NPU": "/nonexistent*"}
+    )
+    write_onnx(tmp_path / "m.onnx")
+    suite = tmp_path / "devices.yaml"
+    suite.write_text(
+        "name: devices\n"
+        "models: [{source: onnx, path: m.onnx, name: m}]\n"
+        "backends: [{name: openvino}]\n"
+        "targets:\n"
+        "  - {name: openvino, device: GPU, label: gpu}\n"
+        "  - {name: openvino, device: NPU, label: npu}\n"
+        "  - {name: openvino, device: CPU, label: ovcpu}\n"
+        "metrics: [latency]\n"
+        "measure: {max_time: 0.2, min_time: 0.1, min_samples: 10, warmup: {min_time: 0.05, max_time: 0.1}}\n"
+    )
+    assert main(["run", str(suite), "-q", "-o", str(tmp_path / "out"), "--launcher", "inline"]) == 0
+    (path,) = (tmp_path / "out").glob("*.json")
+    cases = {c.config.target.label: c for c in load_results(path).cases}
+    assert cases["gpu"].status == "skipped"
+    assert cases["gpu"].error == f"no GPU for OpenVINO on this machine ({tmp_path / 'no-gpu*'} is missing)"
+    assert cases["npu"].status == "skipped"
+    assert cases["ovcpu"].status == "ok"
+    assert cases["ovcpu"].runtime.target.device == "openvino:CPU"
+    assert cases["ovcpu"].runtime.backend["device"] == "CPU"  # the backend compiled for the target's device
+    assert "2 of 3 cases skipped: " in capsys.readouterr().err
+
+
+def test_a_backend_device_that_contradicts_the_target_is_an_error() -> None:
+    result = run_case(
+        model={"source": "zoo", "arch": "mobilenet_v2", "width": 0.25, "input_size": 32, "num_classes": 10},
+        backend={"name": "openvino", "device": "GPU"},
+        target={"name": "openvino", "device": "CPU"},
+        metrics=["latency"],
+        check=False,
+    )
+    assert result.status == "error"
+    assert result.error == (
+        "openvino: the backend's device 'GPU' differs from the target's 'CPU'; "
+        "leave the backend's device out to use the target's"
+    )

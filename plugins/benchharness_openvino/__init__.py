@@ -3,7 +3,9 @@ openvino is imported only inside methods."""
 
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -21,6 +23,9 @@ from benchharness.api import (
     ModelSignature,
     ModelSource,
     Options,
+    Target,
+    TargetContext,
+    TargetOptions,
     file_hash,
 )
 from benchharness.hookspecs import hookimpl
@@ -104,7 +109,7 @@ class OpenVinoBackend(Backend):
     requires = ("openvino",)
     install_hint = INSTALL
     formats = (IR_FORMAT, "onnx")
-    devices = ("cpu",)
+    devices = ("cpu", *(f"openvino:{kind}" for kind in ("CPU", "GPU", "NPU")))
     asynchronous: ClassVar[bool] = True
     Options: ClassVar[type[BaseModel]] = OpenVinoOptions
 
@@ -116,6 +121,7 @@ class OpenVinoBackend(Backend):
 
         self._ov = ov
         self.core = ov.Core()
+        self.device = self._device()
         self._check_device(self.core.available_devices)
         try:
             model = self.core.read_model(str(artifact.path))
@@ -127,9 +133,9 @@ class OpenVinoBackend(Backend):
         self.reshaped = self._fix_shapes(model, artifact)
         self.config = self._properties()
         try:
-            self.compiled = self.core.compile_model(model, self.options.device, self.config)
+            self.compiled = self.core.compile_model(model, self.device, self.config)
         except RuntimeError as exc:
-            raise BenchError(f"openvino: cannot compile for {self.options.device}: {ov_message(exc)}") from None
+            raise BenchError(f"openvino: cannot compile for {self.device}: {ov_message(exc)}") from None
         self.optimal_requests = int(self._compiled_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS") or 1)
         self.request = self.compiled.create_infer_request()
         self._bound: OpenVinoFeed | None = None
@@ -138,9 +144,24 @@ class OpenVinoBackend(Backend):
         self._failure: BaseException | None = None
         self._failure_lock = threading.Lock()
 
+    def _device(self) -> str:
+        """The ``device`` option, or the OpenVINO device the target names (``openvino:GPU``) when it names one.
+
+        A ``device`` option set in the suite that differs from the target's is an error.
+        """
+        if not self.target.device.startswith("openvino:"):
+            return self.options.device
+        wanted = self.target.device.split(":", 1)[1]
+        if "device" in self.options.model_fields_set and self.options.device != wanted:
+            raise BenchError(
+                f"openvino: the backend's device {self.options.device!r} differs from the target's {wanted!r}; "
+                "leave the backend's device out to use the target's"
+            )
+        return wanted
+
     def _check_device(self, available: list[str]) -> None:
         """A one-line error naming the devices there are, when the option names one that is not."""
-        device = self.options.device
+        device = self.device
         kind, _, listed = device.partition(":")
         wanted = [re.sub(r"\(\d+\)$", "", d) for d in listed.split(",")] if listed else []
         if kind not in VIRTUAL_DEVICES:
@@ -314,7 +335,7 @@ class OpenVinoBackend(Backend):
         ov = self._ov
         execution = [str(d).strip("()") for d in self._compiled_property("EXECUTION_DEVICES") or []]
         names = {}
-        for device in execution or [self.options.device]:
+        for device in execution or [self.device]:
             try:
                 names[device] = str(self.core.get_property(device, "FULL_DEVICE_NAME"))
             except RuntimeError:
@@ -322,7 +343,7 @@ class OpenVinoBackend(Backend):
         info: dict[str, Any] = {
             "framework": "openvino",
             "version": ov.get_version(),
-            "device": self.options.device,
+            "device": self.device,
             "execution_devices": execution,
             "device_names": names,
             "hint": _plain(self._compiled_property("PERFORMANCE_HINT")),
@@ -435,10 +456,63 @@ class IrFileSource(ModelSource):
         return IrArtifact(format=IR_FORMAT, content_hash=digest.hexdigest(), path=path)
 
 
+#: Device files whose presence says a machine has the device: OpenVINO's GPU plugin drives Intel GPUs through a DRM
+#: render node, its NPU plugin the Linux accel driver.  Looked for without importing openvino.
+DEVICE_FILES = {"GPU": "/dev/dri/renderD*", "NPU": "/dev/accel/accel*"}
+
+
+class OpenVinoTargetOptions(TargetOptions):
+    """Options of the ``openvino`` target."""
+
+    device: Literal["GPU", "NPU", "CPU"] = Field("GPU", description="The OpenVINO device the case runs on.")
+    threads: PositiveInt | None = Field(
+        None, description="Host threads for the backend; default: the cores this process may use."
+    )
+
+
+class OpenVinoTarget(Target):
+    """An OpenVINO device, ``openvino:GPU``, ``openvino:NPU`` or ``openvino:CPU``, driven by the ``openvino`` backend.
+
+    Where the machine lacks the device (no ``/dev/dri/renderD*`` for a GPU,
+    no ``/dev/accel/accel*`` for an NPU) or openvino is not installed, its
+    cases are skipped with that reason.  Other backends cannot drive it.
+    """
+
+    name = "openvino"
+    description = "an OpenVINO device (GPU, NPU or CPU) for the openvino backend; skipped where the machine lacks it"
+    Options: ClassVar[type[BaseModel]] = OpenVinoTargetOptions
+
+    @classmethod
+    def unavailable_here(cls, options: OpenVinoTargetOptions) -> str | None:  # type: ignore[override]
+        """A missing openvino package, or a missing device file for a GPU or an NPU."""
+        if OpenVinoBackend.missing_requirements():
+            return f"openvino is not installed: {INSTALL}"
+        pattern = DEVICE_FILES.get(options.device)
+        if pattern and not glob.glob(pattern):
+            return f"no {options.device} for OpenVINO on this machine ({pattern} is missing)"
+        return None
+
+    def apply(self, options: OpenVinoTargetOptions) -> TargetContext:  # type: ignore[override]
+        """The device, and the host threads the backend may use."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        files = sorted(glob.glob(DEVICE_FILES[options.device])) if options.device in DEVICE_FILES else []
+        return TargetContext(
+            device=f"openvino:{options.device}",
+            threads=options.threads or cores,
+            details={"kind": "OpenVINO device", "device_files": files},
+        )
+
+
 @hookimpl
 def benchharness_register_backends(register):  # type: ignore[no-untyped-def]
     """Register the OpenVINO backend."""
     register(OpenVinoBackend)
+
+
+@hookimpl
+def benchharness_register_targets(register):  # type: ignore[no-untyped-def]
+    """Register the OpenVINO device target."""
+    register(OpenVinoTarget)
 
 
 @hookimpl
