@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -148,6 +149,17 @@ class PluginItem:
             return None
         hint = cls.install_hint or f"pip install {' '.join(missing)}"
         return f"needs {', '.join(missing)}: {hint}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def allowed_cores() -> list[int]:
+    """The core ids this process may run on (its CPU affinity); every core where there is no affinity API."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return list(range(os.cpu_count() or 1))
 
 
 # --------------------------------------------------------------------------- models
@@ -751,6 +763,7 @@ __all__ = [
     "hookimpl",
     "BenchError",
     "file_hash",
+    "allowed_cores",
     "checked_value",
     "summarize",
     "warm_up",

@@ -41,6 +41,7 @@ from benchharness.api import (
 )
 from benchharness.case import Case
 from benchharness.errors import BenchError
+from benchharness.fileio import atomic_write_text
 from benchharness.results import CaseResult, CaseRuntime, MemoryLimit, MetricValue, Stage, Status
 
 Checkpoint = Callable[[CaseRuntime], None]
@@ -431,12 +432,6 @@ def failed_result(
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def watch_parent(fd: int, owned_dir: Path | None = None) -> threading.Thread:
     """End this worker when the launcher that started it dies, whatever killed it.
 
@@ -500,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         path = args.checkpoint
 
         def checkpoint(runtime: CaseRuntime) -> None:
-            _write_atomic(path, runtime.model_dump_json())
+            atomic_write_text(path, runtime.model_dump_json())
 
     result = run_case(payload, workspace, checkpoint=checkpoint, launcher=args.launcher)
     try:
@@ -516,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             launcher=args.launcher,
         )
         text = result.model_dump_json()
-    _write_atomic(args.result, text)
+    atomic_write_text(args.result, text)
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, PositiveInt, field_validator
 
-from benchharness.api import BenchError, MemoryLimit, Target, TargetContext, TargetOptions
+from benchharness.api import BenchError, MemoryLimit, Target, TargetContext, TargetOptions, allowed_cores
 from benchharness.hookspecs import hookimpl
 
 #: Variables the thread pools of OpenMP (torch, ONNX Runtime's OpenMP builds), MKL, OpenBLAS, Accelerate and
@@ -30,14 +30,6 @@ class CpuOptions(TargetOptions):
         None, description="Threads for every framework; defaults to the cores this process may use."
     )
     cores: list[int] | None = Field(None, min_length=1, description="Pin the worker to these core ids.")
-
-
-def allowed_cores() -> list[int]:
-    """Cores this process may run on."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows: no affinity API
-        return list(range(os.cpu_count() or 1))
 
 
 def core_ranges(cores: list[int]) -> str:

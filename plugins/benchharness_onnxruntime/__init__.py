@@ -3,7 +3,6 @@ onnxruntime and onnx are imported only inside methods."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -18,6 +17,7 @@ from benchharness.api import (
     ModelSignature,
     ModelSource,
     Options,
+    allowed_cores,
     file_hash,
 )
 from benchharness.hookspecs import hookimpl
@@ -111,7 +111,7 @@ class OnnxRuntimeBackend(Backend):
         """
         if requested:
             return requested
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = len(allowed_cores())
         return max(1, cores // self.threads)
 
     def runtime_info(self) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from benchharness.api import (
     Target,
     TargetContext,
     TargetOptions,
+    allowed_cores,
     file_hash,
 )
 from benchharness.hookspecs import hookimpl
@@ -494,7 +494,7 @@ class OpenVinoTarget(Target):
 
     def apply(self, options: OpenVinoTargetOptions) -> TargetContext:  # type: ignore[override]
         """The device, and the host threads the backend may use."""
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = len(allowed_cores())
         files = sorted(glob.glob(DEVICE_FILES[options.device])) if options.device in DEVICE_FILES else []
         return TargetContext(
             device=f"openvino:{options.device}",
