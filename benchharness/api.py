@@ -320,6 +320,9 @@ class Compression(PluginItem, ABC):
 
 # --------------------------------------------------------------------------- targets and backends
 
+#: Points of a case at which the worker asks the target for a :meth:`Target.snapshot` of its device, in order.
+SNAPSHOT_POINTS = ("applied", "measured_start", "measured_end", "end")
+
 
 class Target(PluginItem, ABC):
     """Where a case runs and under which limits.
@@ -361,6 +364,28 @@ class Target(PluginItem, ABC):
     @abstractmethod
     def apply(self, options: BaseModel) -> TargetContext:
         """Apply the limits inside the worker, before any framework is imported."""
+
+    def snapshot(self, options: BaseModel, point: str) -> dict[str, Any] | None:
+        """The device's state at one point of the case (clocks, temperature, power), JSON-safe; ``None`` for none.
+
+        The worker calls it at each of :data:`SNAPSHOT_POINTS`: ``"applied"``
+        (right after :meth:`apply`), ``"measured_start"`` and ``"measured_end"``
+        (around the scenario's measured phase, outside any timed loop) and
+        ``"end"`` (after the metrics), and records what it returns in the
+        results under ``runtime.target.details["snapshots"][point]``.  Keep it
+        to a few driver queries.  A snapshot that raises is recorded as a
+        warning and skipped.  The default records nothing.
+        """
+        return None
+
+    def check(self, options: BaseModel, snapshots: dict[str, dict[str, Any]]) -> list[str]:
+        """Warnings for the case from its snapshots, e.g. clocks that changed during the measured phase.
+
+        Called once, after the ``"end"`` snapshot, with every snapshot taken
+        so far by point; each string returned is added to the case's
+        ``warnings``.  The default has none.
+        """
+        return []
 
 
 class Backend(PluginItem, ABC):
@@ -407,6 +432,34 @@ class Backend(PluginItem, ABC):
     @abstractmethod
     def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
         """Convert raw outputs of ``infer`` into named numpy arrays."""
+
+    @classmethod
+    def unavailable_on(cls, target: TargetContext) -> str | None:
+        """Why this installation cannot run on the device ``target`` gave, though the backend drives such devices.
+
+        For example an ONNX Runtime built for CPU only on a ``cuda`` target,
+        or a torch without CUDA.  Called in the worker after the target's
+        ``apply`` and before the model is loaded; a reason makes the case
+        ``skipped`` with it, not failed.  The framework may be imported here.
+        The default is ``None``.
+        """
+        return None
+
+    def start_device_clock(self) -> str | None:
+        """Start timing each ``infer`` call on the device's own clock as well; return the clock's method, or ``None``.
+
+        A backend whose device has a clock of its own (CUDA events) records
+        one duration per ``infer`` call from now on, outside the host's timed
+        region as far as it can (recording an event is cheap, reading it is
+        left to :meth:`stop_device_clock`).  The ``latency`` scenario calls it
+        after warm-up and reports the device's times beside the host's.  The
+        default has no device clock and returns ``None``.
+        """
+        return None
+
+    def stop_device_clock(self) -> list[int]:
+        """Stop the device clock; each ``infer`` call's device time since the start, in ns, in call order."""
+        return []
 
     def concurrency(self, requested: int | None) -> int:
         """How many requests a concurrent scenario (``throughput``) keeps in flight.
@@ -467,6 +520,9 @@ class CaseContext:
     errors: dict[str, str] = field(default_factory=dict)
     #: The observers of this case, by figure name; :meth:`measured` starts and stops them.
     observers: dict[str, Observer] = field(default_factory=dict)
+    #: Called with ``"measured_start"`` before the observers start and ``"measured_end"`` after they stop (the
+    #: worker takes the target's snapshots there).
+    on_phase: list[Callable[[str], None]] = field(default_factory=list, repr=False)
     _phase: str = field(default="before", init=False, repr=False)
 
     @property
@@ -485,6 +541,8 @@ class CaseContext:
         if self._phase != "before":
             raise RuntimeError("a scenario may enter the measured phase only once")
         self._phase = "open"
+        for hook in self.on_phase:
+            hook("measured_start")
         started = []
         for name, observer in self.observers.items():
             with self.figure(name, f"observer {name!r} failed in start"):
@@ -497,6 +555,8 @@ class CaseContext:
             for name, observer in reversed(started):
                 with self.figure(name, f"observer {name!r} failed in stop"):
                     self.collected[name] = checked_value(observer.stop())
+            for hook in self.on_phase:
+                hook("measured_end")
 
     @property
     def phase(self) -> str:
@@ -773,4 +833,5 @@ __all__ = [
     "DTYPES",
     "BATCH_DIM",
     "PROTOCOL",
+    "SNAPSHOT_POINTS",
 ]

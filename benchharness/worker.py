@@ -37,6 +37,7 @@ from benchharness.api import (
     TargetContext,
     WorkerPayload,
     Workspace,
+    _describe_error,
     checked_value,
 )
 from benchharness.case import Case
@@ -234,13 +235,36 @@ def _run(
     missing = target_cls.unavailable_here(target_options)  # again here: a launcher may run this on another machine
     if missing:
         raise _Skipped(missing)
-    target_ctx = target_cls().apply(target_options)
+    target = target_cls()
+    target_ctx = target.apply(target_options)
     if not isinstance(target_ctx, TargetContext):
         raise BenchError(
             f"target {case.target.name!r} returned {type(target_ctx).__name__} from apply, not TargetContext"
         )
     runtime.target = target_ctx
     reached("target")  # the checkpoint now names the cap: a launcher needs it if the kernel kills this worker
+    snapshots = _Snapshots(case.target.name, target, target_options, target_ctx, result.warnings)
+    snapshots.take("applied")
+    try:
+        _run_on_target(case, host, workspace, result, item, reached, target_ctx, snapshots)
+    finally:
+        snapshots.take("end")
+        snapshots.check()
+
+
+def _run_on_target(
+    case: Case,
+    host: Any,
+    workspace: Workspace,
+    result: CaseResult,
+    item: Callable[[str, str], type],
+    reached: Callable[[Stage], None],
+    target_ctx: TargetContext,
+    snapshots: _Snapshots,
+) -> None:
+    """The case after its target applied: backend, model, scenario and metrics."""
+    runtime = result.runtime
+    used = result.provenance
 
     backend_cls = item("backends", case.backend.name)
     reason = backend_cls.unavailable_reason()
@@ -251,6 +275,9 @@ def _run(
             f"backend {case.backend.name!r} cannot drive device {target_ctx.device!r} "
             f"(it drives {', '.join(backend_cls.devices)})"
         )
+    missing = backend_cls.unavailable_on(target_ctx)
+    if missing:
+        raise _Skipped(missing)
 
     item("model_sources", case.model.source)
     for step in case.compressions:
@@ -268,6 +295,7 @@ def _run(
     for converter in artifact.info.get("conversions", []):
         used.append(host.get("converters", converter).provenance())
     with open_backend(case, backend_cls, target_ctx, artifact) as ctx:
+        ctx.on_phase.append(snapshots.take)
         runtime.backend = _backend_info(ctx.backend, result.warnings)
 
         reached("scenario")
@@ -334,6 +362,42 @@ def prepare_model(
     )
     stage("backend", artifact)
     return artifact
+
+
+class _Snapshots:
+    """The target's snapshots of its device at each point of a case, kept in ``details["snapshots"]``.
+
+    A snapshot that fails costs a warning, never the case; the target's
+    :meth:`~benchharness.api.Target.check` runs once, at the end.
+    """
+
+    def __init__(self, name: str, target: Any, options: Any, context: TargetContext, warnings: list[str]) -> None:
+        self.name, self.target, self.options, self.context, self.warnings = name, target, options, context, warnings
+        self.taken: dict[str, dict[str, Any]] = {}
+
+    def take(self, point: str) -> None:
+        try:
+            state = self.target.snapshot(self.options, point)
+        except Exception as exc:  # noqa: BLE001 - a driver query must not cost the case
+            self.warnings.append(f"target {self.name!r}: snapshot {point!r} failed: {_describe_error(exc)}")
+            return
+        if state is None:
+            return
+        if not isinstance(state, dict):
+            self.warnings.append(f"target {self.name!r}: snapshot {point!r} returned {type(state).__name__}, not dict")
+            return
+        self.taken[point] = state
+        self.context.details["snapshots"] = self.taken
+
+    def check(self) -> None:
+        if not self.taken:
+            return
+        try:
+            found = self.target.check(self.options, dict(self.taken))
+        except Exception as exc:  # noqa: BLE001 - as for snapshots
+            self.warnings.append(f"target {self.name!r}: check failed: {_describe_error(exc)}")
+            return
+        self.warnings.extend(str(line) for line in found or [])
 
 
 @contextmanager

@@ -4,6 +4,7 @@ many requests in flight for a fixed time (MLPerf's Offline)."""
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from benchharness.api import (
     MetricValue,
     Scenario,
     ScenarioOptions,
+    Summary,
     sample,
     summarize,
     warm_up,
@@ -43,7 +45,11 @@ class Latency(Scenario):
         call = functools.partial(ctx.backend.infer, ctx.feed)
         warmup = warm_up(call, settings.warmup)
         with ctx.measured():
-            sampled = sample(call, settings)
+            clock = ctx.backend.start_device_clock()
+            try:
+                sampled = sample(call, settings)
+            finally:
+                device_ns = ctx.backend.stop_device_clock() if clock else []
         summary = summarize(sampled.samples_ns, settings.ci_level)
         median_ms = summary.median / 1e6
         latency = MetricValue(
@@ -62,12 +68,29 @@ class Latency(Scenario):
                 "warmup": {"iterations": warmup.iterations, "time_s": warmup.elapsed_s, "settled": warmup.settled},
             },
         )
+        if clock:
+            latency.details["device_clock"] = _device_clock(clock, device_ns, summary, settings.ci_level)
         throughput = MetricValue(
             value=ctx.case.batch / (median_ms / 1e3) if median_ms else None,
             unit="items/s",
             method="batch / median latency (single stream)",
         )
         return {"latency": latency, "throughput": throughput}
+
+
+def _device_clock(method: str, samples_ns: list[int], host: Summary, ci_level: float) -> dict[str, Any]:
+    """The device clock's view of the sampled calls, beside the host clock's: its median, spread and the gap."""
+    if not samples_ns:
+        return {"method": method, "error": "the backend returned no device times"}
+    device = summarize(samples_ns, ci_level)
+    return {
+        "method": method,
+        "count": device.count,
+        "median_ms": device.median / 1e6,
+        "p90_ms": device.p90 / 1e6,
+        "ci_rel_halfwidth": device.ci_rel_halfwidth if math.isfinite(device.ci_rel_halfwidth) else None,
+        "host_minus_device_median_ms": (host.median - device.median) / 1e6,
+    }
 
 
 class ThroughputOptions(ScenarioOptions):

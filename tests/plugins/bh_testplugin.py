@@ -144,6 +144,35 @@ class ScriptedBackend(Backend):
         return info
 
 
+class ScriptedGpu(ScriptedBackend):
+    """Drives ``cuda`` too, with a device clock of its own: each call's device time is its call number in µs."""
+
+    name = "scripted-gpu"
+    devices = ("cpu", "cuda")
+
+    @classmethod
+    def unavailable_on(cls, target: TargetContext) -> str | None:
+        missing = os.environ.get("BH_GPU_BACKEND_MISSING")
+        return f"scripted-gpu cannot use {target.device} here: {missing}" if missing else None
+
+    def load(self, artifact: ModelArtifact) -> None:
+        super().load(artifact)
+        self.calls: int | None = None
+
+    def infer(self, feed: Any) -> Any:
+        if self.calls is not None:
+            self.calls += 1
+        return super().infer(feed)
+
+    def start_device_clock(self) -> str | None:
+        self.calls = 0
+        return "call number in microseconds"
+
+    def stop_device_clock(self) -> list[int]:
+        count, self.calls = self.calls or 0, None
+        return [1000 * (i + 1) for i in range(count)]
+
+
 class ScriptedTwo(ScriptedBackend):
     """Takes only converted models, so the converter must run."""
 
@@ -352,6 +381,7 @@ class Ramp(Dataset):
 @hookimpl
 def benchharness_register_backends(register):  # type: ignore[no-untyped-def]
     register(ScriptedBackend)
+    register(ScriptedGpu)
     register(ScriptedTwo)
     register(Missing)
 
