@@ -34,7 +34,8 @@ SUITE_FIELDS = (
     "models, name, scenarios, targets"
 )
 ORT_FIELDS = (
-    "execution_mode, graph_optimization_level, inter_op_threads, label, name, providers, session_config, threads"
+    "execution_mode, graph_optimization_level, inter_op_threads, io_binding, label, name, providers, session_config, "
+    "tensorrt, threads"
 )
 DTYPES = "'float32', 'float16', 'float64', 'int64', 'int32', 'int16', 'int8', 'uint8' or 'bool'"
 

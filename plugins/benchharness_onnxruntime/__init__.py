@@ -17,6 +17,7 @@ from benchharness.api import (
     ModelSignature,
     ModelSource,
     Options,
+    TargetContext,
     allowed_cores,
     file_hash,
 )
@@ -39,10 +40,17 @@ class OrtOptions(BackendOptions):
     """Options of the ``onnxruntime`` backend."""
 
     graph_optimization_level: Literal["disable", "basic", "extended", "all"] = "all"
-    providers: list[str] = Field(
-        default_factory=lambda: ["CPUExecutionProvider"],
+    providers: list[str] | None = Field(
+        None,
         min_length=1,
-        description="Execution providers, in order of preference.",
+        description="Execution providers, in order of preference; default: CPU on the cpu target, and on cuda "
+        "TensorRT (where this build has it and 'tensorrt' is on), then CUDA, then CPU.",
+    )
+    tensorrt: bool = Field(True, description="On cuda, put the TensorRT provider first where this build has it.")
+    io_binding: bool = Field(
+        True,
+        description="On cuda, copy the inputs to the GPU once and keep the outputs there (IO binding), so host-device "
+        "copies are outside the timed region; false: session.run with host arrays, copies inside it.",
     )
     execution_mode: Literal["sequential", "parallel"] = "sequential"
     inter_op_threads: int = Field(1, ge=1, description="Threads across independent nodes (parallel mode).")
@@ -51,8 +59,20 @@ class OrtOptions(BackendOptions):
     )
 
 
+#: Execution providers that run on a CUDA device, and take its ``device_id``.
+CUDA_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
 class OnnxRuntimeBackend(Backend):
-    """ONNX Runtime ``InferenceSession``: created once, ``run`` per iteration."""
+    """ONNX Runtime ``InferenceSession``: created once, ``run`` per iteration.
+
+    On a ``cuda`` target the providers default to TensorRT (where present),
+    CUDA, then CPU, each CUDA one on the target's device.  With ``io_binding``
+    (the default there) the inputs are copied to the GPU once, in
+    ``prepare``, and the outputs stay on it: ``run_with_iobinding`` returns
+    when the GPU's stream has finished, and host-device copies fall outside
+    the timed region.  ``runtime_info`` says which (``copies_in_timed_region``).
+    """
 
     name = "onnxruntime"
     description = "ONNX Runtime InferenceSession (threads, optimisation level, execution providers)"
@@ -68,7 +88,8 @@ class OnnxRuntimeBackend(Backend):
 
         self._ort = ort
         available = ort.get_available_providers()
-        missing = [p for p in self.options.providers if p not in available]
+        providers = self._providers(available)
+        missing = [p for p in providers if p not in available]
         if missing:
             raise BenchError(
                 f"onnxruntime: execution provider(s) {', '.join(missing)} not available; this build has "
@@ -87,20 +108,63 @@ class OnnxRuntimeBackend(Backend):
         )
         for key, value in self.options.session_config.items():
             so.add_session_config_entry(key, value)
-        self.session = ort.InferenceSession(str(artifact.path), sess_options=so, providers=self.options.providers)
+        with_options = [(p, {"device_id": self._index}) if p in CUDA_PROVIDERS else p for p in providers]
+        self.session = ort.InferenceSession(str(artifact.path), sess_options=so, providers=with_options)
         self._run = self.session.run
         self._output_names = [o.name for o in self.session.get_outputs()]
+        self._bound = self.target.device == "cuda" and self.options.io_binding
 
-    def prepare(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """ONNX Runtime takes numpy arrays by input name."""
-        return {i.name: inputs[i.name] for i in self.session.get_inputs()}
+    @property
+    def _index(self) -> int:
+        return int(self.target.details.get("index", 0))
 
-    def infer(self, feed: dict[str, np.ndarray]) -> list[Any]:
-        """One ``session.run``; it returns when the outputs are ready."""
+    def _providers(self, available: list[str]) -> list[str]:
+        """The suite's providers, or the default for the target's device."""
+        if self.options.providers:
+            return list(self.options.providers)
+        if self.target.device != "cuda":
+            return ["CPUExecutionProvider"]
+        trt = ["TensorrtExecutionProvider"] if self.options.tensorrt and CUDA_PROVIDERS[0] in available else []
+        return [*trt, "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+    @classmethod
+    def unavailable_on(cls, target: TargetContext) -> str | None:
+        """On ``cuda``: an ONNX Runtime without the CUDA provider (the CPU-only ``onnxruntime`` wheel)."""
+        if target.device != "cuda":
+            return None
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        if "CUDAExecutionProvider" not in available:
+            return (
+                f"onnxruntime {ort.__version__} here has no CUDA execution provider (it has {', '.join(available)}); "
+                "pip install onnxruntime-gpu in place of onnxruntime"
+            )
+        return None
+
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
+        """Numpy arrays by input name; with IO binding on cuda, a binding with the inputs already on the GPU."""
+        feed = {i.name: inputs[i.name] for i in self.session.get_inputs()}
+        if not self._bound:
+            return feed
+        ort, binding = self._ort, self.session.io_binding()
+        for name, array in feed.items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array, "cuda", self._index))
+        for name in self._output_names:
+            binding.bind_output(name, "cuda", self._index)
+        return binding
+
+    def infer(self, feed: Any) -> Any:
+        """One ``session.run`` (or ``run_with_iobinding``); it returns when the outputs are ready."""
+        if self._bound:
+            self.session.run_with_iobinding(feed)
+            return feed
         return self._run(None, feed)
 
-    def to_numpy(self, outputs: list[Any]) -> dict[str, np.ndarray]:
-        """Outputs by their graph names."""
+    def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
+        """Outputs by their graph names (copied from the GPU when they were bound there)."""
+        if self._bound:
+            outputs = outputs.copy_outputs_to_cpu()
         return dict(zip(self._output_names, outputs))
 
     def concurrency(self, requested: int | None) -> int:
@@ -109,8 +173,17 @@ class OnnxRuntimeBackend(Backend):
         With the target's cores all given to each run's intra-op pool (the
         default), that is 1; a suite asking ``requests: N`` gets N threads.
         """
+        if self._bound:
+            if requested and requested > 1:
+                raise BenchError(
+                    "onnxruntime: an IO binding serves one request at a time; set io_binding: false for "
+                    f"{requested} concurrent requests on cuda"
+                )
+            return 1
         if requested:
             return requested
+        if self.target.device == "cuda":
+            return 1
         cores = len(allowed_cores())
         return max(1, cores // self.threads)
 
@@ -124,6 +197,11 @@ class OnnxRuntimeBackend(Backend):
             "inter_op_threads": options.inter_op_num_threads,
             "providers": self.session.get_providers(),
             "graph_optimization_level": self.options.graph_optimization_level,
+            **(
+                {"device_id": self._index, "io_binding": self._bound, "copies_in_timed_region": not self._bound}
+                if self.target.device == "cuda"
+                else {}
+            ),
         }
 
     def close(self) -> None:

@@ -3,6 +3,7 @@ and the torch-to-ONNX converter.  torch is imported only inside methods."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import re
@@ -21,6 +22,7 @@ from benchharness.api import (
     ModelSignature,
     ModelSource,
     Options,
+    TargetContext,
     file_hash,
 )
 from benchharness.hookspecs import hookimpl
@@ -66,10 +68,20 @@ class TorchOptions(BackendOptions):
 
     channels_last: bool = Field(False, description="Use the channels_last memory format for 4-D inputs and the model.")
     interop_threads: int | None = Field(None, ge=1, description="Inter-op threads; left to torch when unset.")
+    cudnn_benchmark: bool = Field(
+        False, description="On CUDA, let cuDNN pick the fastest convolution algorithms (during warm-up)."
+    )
 
 
 class TorchBackend(Backend):
-    """PyTorch eager mode: eval mode, ``torch.inference_mode``, explicit thread counts."""
+    """PyTorch eager mode: eval mode, ``torch.inference_mode``, explicit thread counts.
+
+    On a ``cuda`` target (``cuda:N``) the inputs are copied to the GPU once,
+    in ``prepare``; each ``infer`` ends with ``torch.cuda.synchronize``, so
+    the host clock sees the whole inference; CUDA events around each forward
+    are a second clock (``start_device_clock``), and the peak memory torch
+    allocated and reserved is in ``runtime_info``.
+    """
 
     name = "torch"
     description = "PyTorch eager (inference_mode, eval, channels_last option)"
@@ -98,11 +110,35 @@ class TorchBackend(Backend):
         self.input_names = [spec.name for spec in artifact.inputs]
         #: TorchScript forward arguments by name -> Python scalar type (None for tensors); None for eager modules.
         self.arguments = _bind_by_name(module, self.input_names) if artifact.format == "torchscript" else None
-        self._sync = torch.cuda.synchronize if self._device().type == "cuda" else None
+        self._sync = None
+        #: (start, end) CUDA event pairs of the calls timed on the device clock; None when it is not running.
+        self._events: list[tuple[Any, Any]] | None = None
+        if self._device().type == "cuda":
+            device = self._device()
+            torch.cuda.set_device(device)
+            torch.backends.cudnn.benchmark = self.options.cudnn_benchmark
+            torch.cuda.reset_peak_memory_stats(device)
+            self._sync = functools.partial(torch.cuda.synchronize, device)
 
     def _device(self) -> Any:
         index = self.target.details.get("index", 0)
         return self._torch.device(f"cuda:{index}" if self.target.device == "cuda" else "cpu")
+
+    @classmethod
+    def unavailable_on(cls, target: TargetContext) -> str | None:
+        """On ``cuda``: a torch built without CUDA, or one that sees no GPU (or too few)."""
+        if target.device != "cuda":
+            return None
+        import torch
+
+        if not torch.backends.cuda.is_built():
+            return f"torch {torch.__version__} here is built without CUDA; install a CUDA build of torch"
+        if not torch.cuda.is_available():
+            return f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no usable GPU here"
+        index, count = target.details.get("index", 0), torch.cuda.device_count()
+        if index >= count:
+            return f"needs cuda:{index}; torch sees {count} GPU(s) here"
+        return None
 
     def prepare(self, inputs: dict[str, np.ndarray]) -> tuple[list[Any], dict[str, Any]]:
         """Tensors on the device: positional in the model's input order, or by name for TorchScript."""
@@ -124,14 +160,35 @@ class TorchBackend(Backend):
     def infer(self, feed: tuple[list[Any], dict[str, Any]]) -> Any:
         """One forward pass; on CUDA it waits for the device before returning."""
         args, kwargs = feed
+        events = self._events
+        if events is not None:
+            start, end = self._torch.cuda.Event(enable_timing=True), self._torch.cuda.Event(enable_timing=True)
+            start.record()
         try:
             with self._torch.inference_mode():
                 out = self.model(*args, **kwargs)
         except RuntimeError as exc:
             raise BenchError(f"torch: the model's forward failed: {_without_values(str(exc))}") from None
+        if events is not None:
+            end.record()
+            events.append((start, end))
         if self._sync is not None:
             self._sync()
         return out
+
+    def start_device_clock(self) -> str | None:
+        """On CUDA: a pair of CUDA events around each forward, read after the calls; ``None`` on the CPU."""
+        if self._sync is None:
+            return None
+        self._events = []
+        return "CUDA events recorded on the current stream around each forward (torch.cuda.Event.elapsed_time)"
+
+    def stop_device_clock(self) -> list[int]:
+        """Each forward's GPU time, in ns, from its events."""
+        events, self._events = self._events or [], None
+        if self._sync is not None:
+            self._sync()
+        return [round(start.elapsed_time(end) * 1e6) for start, end in events]
 
     def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
         """Outputs named ``output0``, ``output1``, ... (or by key for dict outputs)."""
@@ -143,7 +200,7 @@ class TorchBackend(Backend):
     def runtime_info(self) -> dict[str, Any]:
         """Threads torch really uses, its version and the device."""
         torch = self._torch
-        return {
+        info: dict[str, Any] = {
             "framework": "torch",
             "version": torch.__version__,
             "threads": torch.get_num_threads(),
@@ -151,6 +208,20 @@ class TorchBackend(Backend):
             "device": str(self._device()),
             "channels_last": self.options.channels_last,
         }
+        device = self._device()
+        if device.type == "cuda":
+            props = torch.cuda.get_device_properties(device)
+            info["cuda"] = {
+                "name": props.name,
+                "capability": f"{props.major}.{props.minor}",
+                "memory_total_bytes": props.total_memory,
+                "cuda_version": torch.version.cuda,
+                "cudnn_version": torch.backends.cudnn.version(),
+                "cudnn_benchmark": torch.backends.cudnn.benchmark,
+                "max_memory_allocated_bytes": torch.cuda.max_memory_allocated(device),
+                "max_memory_reserved_bytes": torch.cuda.max_memory_reserved(device),
+            }
+        return info
 
     def close(self) -> None:
         """Drop the model."""
