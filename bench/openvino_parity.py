@@ -4,7 +4,7 @@ One ONNX file (a zoo MobileNetV2, width 1.0, 224x224, 1000 classes, exported onc
 interleaved rounds within this one job, four ways:
 
   latency    harness: openvino backend, hint latency, f32, the ``latency`` scenario (one reused
-             request, start_async + wait), median of its samples
+             request, InferRequest.infer() with its inputs set once), median of its samples
              benchmark_app -api sync -hint latency -infer_precision f32: its "Median"
   throughput harness: openvino backend, hint throughput, f32, the ``throughput`` scenario with the
              backend's optimal number of requests: items/s

@@ -360,9 +360,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     skipped = [c for c in results.cases if c.status == "skipped"]
     figures = [(c, name) for c in results.cases for name in c.metric_errors]
     if skipped:  # not failures: this machine lacks their target
+        by_reason: dict[str, list[str]] = {}
+        for c in skipped:
+            by_reason.setdefault(c.error or "no reason given", []).append(c.case_id)
         _err(
             f"{len(skipped)} of {len(results.cases)} cases skipped: "
-            + ", ".join(f"{c.case_id} ({c.error})" for c in skipped)
+            + "; ".join(
+                f"{reason}: {ids[0]}" + (f" and {len(ids) - 1} more" if len(ids) > 1 else "")
+                for reason, ids in by_reason.items()
+            )
         )
     if failed:
         _err(

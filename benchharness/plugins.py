@@ -43,6 +43,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("openvino", "benchharness_openvino"),
     ("zoo", "benchharness_zoo"),
     ("cpu", "benchharness_cpu"),
+    ("cuda", "benchharness_cuda"),
     ("scenarios", "benchharness_scenarios"),
     ("metrics", "benchharness_metrics"),
     ("compress", "benchharness_compress"),
