@@ -10,13 +10,25 @@ interleaved rounds within this one job, four ways:
              backend's optimal number of requests: items/s
              benchmark_app -api async -hint throughput -infer_precision f32: its "Throughput"
 
-Each round runs all four, in an order that alternates between rounds, and the figure quoted is
-the ratio harness / benchmark_app within the round; the verdict is on the median ratio over
-rounds (target 0.95 to 1.05 for both).  Absolute times on a shared machine are not comparable
-across processes; ratios taken in the same round are.
+The figure quoted is the ratio harness / benchmark_app within a round; the verdict is on the
+median ratio over rounds (target 0.95 to 1.05 for both).  Absolute times on a shared machine are
+not comparable across processes; ratios taken in the same round are.  Two ways to pair the sides:
+
+  --mode sequential  (the default) each round runs the sides one after the other, on all the
+                     cores, in an order that alternates between rounds.  On a shared 2-core VM
+                     the machine's speed drifts between the runs of a round: per-round ratios
+                     spread over 0.65-1.5.
+  --mode concurrent  each round runs both sides at the same time, each pinned to a core of its
+                     own with one inference thread (the harness through the cpu target's
+                     `cores`, benchmark_app through `taskset` and `-nthreads 1`), swapping cores
+                     between rounds.  A slowdown of the machine then hits both sides of a round
+                     alike.  benchmark_app starts --delay seconds after the harness, so that
+                     their measured windows overlap (the harness spends that long starting its
+                     worker, compiling and warming up).
 
     python bench/openvino_parity.py                        # 5 rounds of 5 s per side, about 4 minutes
-    python bench/openvino_parity.py --rounds 8 --json bench/results/openvino-$(date -u +%Y-%m-%dT%H%MZ).json
+    python bench/openvino_parity.py --mode concurrent --rounds 30 --time 6 \
+        --json bench/results/openvino-$(date -u +%Y-%m-%dT%H%MZ).json
 
 Always exits 0 (a benchmark, not a test); prints PASS/FAIL per target.
 """
@@ -32,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +68,17 @@ with torch.no_grad():
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
-def suite(path: Path, model: Path, scenario: str, seconds: float) -> Path:
+def suite(path: Path, model: Path, scenario: str, seconds: float, core: int | None = None) -> Path:
     hint = "latency" if scenario == "latency" else "throughput"
     metrics = "[latency]" if scenario == "latency" else "[throughput, request_latency]"
+    target = f"targets: [{{name: cpu, threads: 1, cores: [{core}]}}]\n" if core is not None else ""
     # The latency scenario samples for exactly `seconds` (min_time = max_time, a CI target it cannot reach),
     # as benchmark_app runs for -t seconds.
     path.write_text(
         f"name: ov-{scenario}\n"
         f"models: [{{source: onnx, path: {model}, name: mnv2}}]\n"
         f"backends: [{{name: openvino, hint: {hint}, precision: f32}}]\n"
+        f"{target}"
         f"scenarios: [{scenario}]\n"
         f"metrics: {metrics}\n"
         f"measure: {{min_time: {seconds}, max_time: {seconds}, target_ci: 0.0001, max_samples: 10000000,\n"
@@ -72,12 +87,16 @@ def suite(path: Path, model: Path, scenario: str, seconds: float) -> Path:
     return path
 
 
+def harness_command(suite_path: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "benchharness", "run", str(suite_path), "-q", "-o", str(out), "--format", "json"]
+
+
 def harness(suite_path: Path, out: Path, scenario: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchharness", "run", str(suite_path), "-q", "-o", str(out), "--format", "json"],
-        capture_output=True,
-        text=True,
-    )
+    done = subprocess.run(harness_command(suite_path, out), capture_output=True, text=True)
+    return harness_result(done, scenario)
+
+
+def harness_result(done: subprocess.CompletedProcess, scenario: str) -> dict[str, Any]:
     match = re.search(r"^results: (.+)$", done.stderr, re.M)
     if done.returncode != 0 or not match:
         raise RuntimeError(f"benchharness run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -91,11 +110,52 @@ def harness(suite_path: Path, out: Path, scenario: str) -> dict[str, Any]:
             "concurrency": details["concurrency"], "backend": case["runtime"]["backend"]}  # fmt: skip
 
 
-def benchmark_app(model: Path, scenario: str, seconds: float) -> dict[str, Any]:
+def benchmark_app_command(model: Path, scenario: str, seconds: float, core: int | None = None) -> list[str]:
     api, hint = ("sync", "latency") if scenario == "latency" else ("async", "throughput")
     tool = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
-    cmd = [tool, "-m", str(model), "-d", "CPU", "-api", api, "-hint", hint, "-t", str(seconds)]
-    done = subprocess.run([*cmd, "-infer_precision", "f32"], capture_output=True, text=True)
+    cmd = [
+        tool,
+        "-m",
+        str(model),
+        "-d",
+        "CPU",
+        "-api",
+        api,
+        "-hint",
+        hint,
+        "-t",
+        str(seconds),
+        "-infer_precision",
+        "f32",
+    ]
+    if core is not None:
+        cmd = ["taskset", "-c", str(core), *cmd]  # OpenVINO sizes its threads and streams to the affinity
+    return cmd
+
+
+def benchmark_app(model: Path, scenario: str, seconds: float) -> dict[str, Any]:
+    done = subprocess.run(benchmark_app_command(model, scenario, seconds), capture_output=True, text=True)
+    return benchmark_app_result(done, scenario)
+
+
+def concurrent_pair(
+    suite_path: Path, out: Path, model: Path, scenario: str, seconds: float, core: int, delay: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both sides at once, benchmark_app on ``core`` and starting ``delay`` s after the harness (on the suite's core)."""
+    harness_proc = subprocess.Popen(
+        harness_command(suite_path, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(delay)
+    app_proc = subprocess.Popen(benchmark_app_command(model, scenario, seconds, core), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+    h_out, h_err = harness_proc.communicate()
+    a_out, a_err = app_proc.communicate()
+    h_done = subprocess.CompletedProcess(harness_proc.args, harness_proc.returncode, h_out, h_err)
+    a_done = subprocess.CompletedProcess(app_proc.args, app_proc.returncode, a_out, a_err)
+    return harness_result(h_done, scenario), benchmark_app_result(a_done, scenario)
+
+
+def benchmark_app_result(done: subprocess.CompletedProcess, scenario: str) -> dict[str, Any]:
     text = done.stdout + done.stderr
     median = re.search(r"Median:\s+([\d.]+) ms", text)
     fps = re.search(r"Throughput:\s+([\d.]+) FPS", text)
@@ -118,20 +178,36 @@ def main() -> int:
         help="seconds of measurement per side and round (benchmark_app takes whole seconds)",
     )
     parser.add_argument("--json", type=Path, help="write every raw figure here")
+    parser.add_argument("--mode", choices=["sequential", "concurrent"], default="sequential")
+    parser.add_argument("--delay", type=float, default=2.5, help="concurrent mode: benchmark_app starts this late")
     args = parser.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    if args.mode == "concurrent" and len(cores) < 2:
+        parser.error("--mode concurrent needs two cores")
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model = work / "mobilenet_v2-224.onnx"
         export(model)
-        suites = {s: suite(work / f"{s}.yaml", model, s, args.time) for s in ("latency", "throughput")}
-        env_note = f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+        scenarios = ("latency", "throughput")
+        suites = {s: suite(work / f"{s}.yaml", model, s, args.time) for s in scenarios}
+        pinned = {(s, c): suite(work / f"{s}-{c}.yaml", model, s, args.time, c) for s in scenarios for c in cores[:2]}
+        env_note = f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, mode {args.mode}"
         print(f"model {model.name} ({model.stat().st_size / 1e6:.1f} MB), {env_note}", file=sys.stderr)
         for r in range(args.rounds):
             order = ["harness", "benchmark_app"] if r % 2 == 0 else ["benchmark_app", "harness"]
-            row: dict[str, Any] = {"round": r, "order": order, "load_1min": os.getloadavg()[0]}
-            for scenario in ("latency", "throughput"):
-                for side in order:
+            row: dict[str, Any] = {"round": r, "load_1min": os.getloadavg()[0]}
+            if args.mode == "concurrent":
+                mine, theirs = (cores[0], cores[1]) if r % 2 == 0 else (cores[1], cores[0])
+                row["cores"] = {"harness": mine, "benchmark_app": theirs}
+            else:
+                row["order"] = order
+            for scenario in scenarios:
+                if args.mode == "concurrent":
+                    row[f"{scenario}_harness"], row[f"{scenario}_benchmark_app"] = concurrent_pair(
+                        pinned[scenario, mine], work / "results", model, scenario, args.time, theirs, args.delay
+                    )
+                for side in order if args.mode == "sequential" else []:
                     if side == "harness":
                         row[f"{scenario}_harness"] = harness(suites[scenario], work / "results", scenario)
                     else:
@@ -159,8 +235,8 @@ def main() -> int:
     print(f"harness threads/streams/requests: {json.dumps(last['throughput_harness']['backend'])[:300]}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"model": MODEL, "time_s": args.time, "rounds": rounds, "summary": summary},
-                                        indent=1))  # fmt: skip
+        args.json.write_text(json.dumps({"model": MODEL, "time_s": args.time, "mode": args.mode, "delay_s": args.delay,
+                                         "rounds": rounds, "summary": summary}, indent=1))  # fmt: skip
     return 0
 
 
