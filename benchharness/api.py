@@ -36,6 +36,7 @@ from benchharness.case import AXES, Case, CaseAxes, ItemSpec, ModelSpec, Selecto
 from benchharness.errors import BenchError
 from benchharness.hookspecs import hookimpl
 from benchharness.measure import measure, sample, time_batch, warm_up
+from benchharness.procmem import lifetime_peak_bytes, peak_bytes, reset_peak, rss_bytes
 from benchharness.results import (
     CaseResult,
     CaseRuntime,
@@ -523,7 +524,23 @@ class CaseContext:
     #: Called with ``"measured_start"`` before the observers start and ``"measured_end"`` after they stop (the
     #: worker takes the target's snapshots there).
     on_phase: list[Callable[[str], None]] = field(default_factory=list, repr=False)
+    #: Items (batch x inferences) the measured phase processed, as the scenario counted them (:meth:`count`);
+    #: ``None`` when it did not.  Observers read it in ``stop`` to give a figure per inference.
+    measured_items: int | None = None
+    #: The worker process's memory around the model's load, in bytes: ``before_load_rss``, ``after_load_rss``
+    #: (the model loaded and its feed prepared) and ``load_peak`` (the peak resident set during the load, where
+    #: the kernel lets it be reset first, else the process's peak so far), plus ``load_peak_method``.
+    memory: dict[str, Any] = field(default_factory=dict)
     _phase: str = field(default="before", init=False, repr=False)
+
+    def count(self, items: int) -> None:
+        """Add ``items`` (batch x inferences) to what the measured phase processed; call it inside :meth:`measured`.
+
+        The built-in scenarios call it once, after sampling; a scenario that
+        does not leaves ``measured_items`` at ``None``, and figures per
+        inference (energy) are then unknown.
+        """
+        self.measured_items = (self.measured_items or 0) + int(items)
 
     @property
     def settings(self) -> MeasureSettings:
@@ -830,6 +847,10 @@ __all__ = [
     "sample",
     "time_batch",
     "measure",
+    "rss_bytes",
+    "peak_bytes",
+    "reset_peak",
+    "lifetime_peak_bytes",
     "DTYPES",
     "BATCH_DIM",
     "PROTOCOL",

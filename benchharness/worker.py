@@ -409,13 +409,19 @@ def open_backend(
     Yields the :class:`CaseContext` a scenario runs in (no observers yet).
     """
     from benchharness.inputs import make_inputs
+    from benchharness.procmem import peak_bytes, reset_peak, rss_bytes
 
     inputs = make_inputs(artifact.inputs, case.measure.seed)
     backend = backend_cls(backend_cls.Options.model_validate(case.backend.options), target)
     try:
+        memory: dict[str, Any] = {"before_load_rss": rss_bytes()}
+        reset = reset_peak()
         backend.load(artifact)
         feed = backend.prepare(inputs)
-        yield CaseContext(case=case, backend=backend, artifact=artifact, inputs=inputs, feed=feed)
+        memory["after_load_rss"] = rss_bytes()
+        memory["load_peak"], method = peak_bytes()
+        memory["load_peak_method"] = f"{method} reset before the load" if reset else f"{method} (process peak so far)"
+        yield CaseContext(case=case, backend=backend, artifact=artifact, inputs=inputs, feed=feed, memory=memory)
     finally:
         backend.close()
 

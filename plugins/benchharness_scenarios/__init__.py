@@ -50,6 +50,7 @@ class Latency(Scenario):
                 sampled = sample(call, settings)
             finally:
                 device_ns = ctx.backend.stop_device_clock() if clock else []
+            ctx.count(len(sampled.samples_ns) * ctx.case.batch)
         summary = summarize(sampled.samples_ns, settings.ci_level)
         median_ms = summary.median / 1e6
         latency = MetricValue(
@@ -137,6 +138,7 @@ class Throughput(Scenario):
         load(backend, ctx.feed, concurrency, settings.warmup.min_time_capped)
         with ctx.measured():
             spans = load(backend, ctx.feed, concurrency, settings.max_time)
+            ctx.count(len(spans) * ctx.case.batch)
         if not spans:
             raise BenchError("no request completed in the measured time")
         window_ns = max(end for _, end in spans) - min(start for start, _ in spans)
