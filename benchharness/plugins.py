@@ -46,6 +46,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("cuda", "benchharness_cuda"),
     ("scenarios", "benchharness_scenarios"),
     ("metrics", "benchharness_metrics"),
+    ("energy", "benchharness_energy"),
     ("compress", "benchharness_compress"),
     ("reporters", "benchharness_reporters"),
     ("launchers", "benchharness_launchers"),
