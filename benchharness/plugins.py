@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("zoo", "benchharness_zoo"),
     ("cpu", "benchharness_cpu"),
     ("cuda", "benchharness_cuda"),
+    ("memory", "benchharness_memory"),
     ("scenarios", "benchharness_scenarios"),
     ("metrics", "benchharness_metrics"),
     ("energy", "benchharness_energy"),

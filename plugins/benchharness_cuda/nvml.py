@@ -60,20 +60,28 @@ def visible_device(index: int, env: dict[str, str] | None = None) -> tuple[str, 
     raise LookupError(f"CUDA_VISIBLE_DEVICES entry {entry!r} (a MIG instance?) has no NVML device handle here")
 
 
+def open_device(index: int) -> tuple[Any, Any, int | str]:
+    """``(pynvml, handle, key)`` for CUDA device ``index``: NVML initialised, the device found as CUDA numbers it.
+
+    Raises ``ImportError`` without ``nvidia-ml-py``, ``LookupError`` for a
+    device NVML cannot name, and ``pynvml.NVMLError`` when the driver refuses.
+    """
+    import pynvml
+
+    pynvml.nvmlInit()
+    how, key = visible_device(index)
+    if how == "uuid":
+        handle = pynvml.nvmlDeviceGetHandleByUUID(str(key).encode())
+    else:
+        handle = pynvml.nvmlDeviceGetHandleByIndex(int(key))
+    return pynvml, handle, key
+
+
 class Nvml:
     """One GPU's NVML handle, opened once per worker (``nvmlInit``) and kept for the case."""
 
     def __init__(self, index: int) -> None:
-        import pynvml
-
-        self.nvml = pynvml
-        pynvml.nvmlInit()
-        how, key = visible_device(index)
-        if how == "uuid":
-            self.handle = pynvml.nvmlDeviceGetHandleByUUID(str(key).encode())
-        else:
-            self.handle = pynvml.nvmlDeviceGetHandleByIndex(int(key))
-        self.nvml_index = key
+        self.nvml, self.handle, self.nvml_index = open_device(index)
 
     def _read(self, out: dict[str, Any], key: str, query: Callable[[], Any]) -> None:
         """``out[key] = query()``, or nothing when this board or driver does not support the query."""

@@ -91,7 +91,7 @@ class ScriptedBackend(Backend):
     Options: ClassVar[type[BaseModel]] = ScriptedOptions
 
     def _allocate(self) -> None:
-        if self.options.allocate:
+        if self.options.allocate and getattr(self, "held", None) is None:  # once: a known allocation, held
             self.held = bytearray(b"\x01") * self.options.allocate  # written, not only reserved
 
     def load(self, artifact: ModelArtifact) -> None:
