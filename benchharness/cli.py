@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", parents=[plugin_opts], help="print the table of a results file")
     show.add_argument("results", type=Path)
     show.add_argument("--format", default="table", metavar="NAME", help=FORMAT_HELP)
+    show.add_argument(
+        "--metrics",
+        metavar="NAMES",
+        help="comma-separated figures to show, in the file's order (default: all); speed-ups need latency",
+    )
 
     inspect = sub.add_parser(
         "inspect", parents=[plugin_opts], help="print a model's inputs and outputs (a model file, or a suite's models)"
@@ -275,11 +280,35 @@ def cmd_show(args: argparse.Namespace) -> int:
     host = _host(args)
     host.get("reporters", args.format)
     results = load_results(args.results)
+    if args.metrics is not None:
+        results = _only_metrics(results, args.metrics, args.results)
     print(_render(results, host, args.format))
     note = completeness_note(results, args.results)
     if note:
         _err(note)
     return EXIT_OK
+
+
+def _only_metrics(results: Any, names: str, path: Path) -> Any:
+    """``results`` with only the figures named in ``names`` (comma-separated); an unknown name is an error."""
+    from benchharness.errors import BenchError
+
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    present = list(dict.fromkeys(n for c in results.cases for n in [*c.metrics, *c.metric_errors]))
+    unknown = [n for n in wanted if n not in present]
+    if not wanted or unknown:
+        what = f"no figure {', '.join(map(repr, unknown))} in {path}" if unknown else "name at least one figure"
+        raise BenchError(f"--metrics: {what}; it has: {', '.join(present) or 'none'}")
+    cases = [
+        c.model_copy(
+            update={
+                "metrics": {k: v for k, v in c.metrics.items() if k in wanted},
+                "metric_errors": {k: v for k, v in c.metric_errors.items() if k in wanted},
+            }
+        )
+        for c in results.cases
+    ]
+    return results.model_copy(update={"cases": cases})
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

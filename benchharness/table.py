@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from benchharness.case import AXES, CaseAxes, Selector, matches, selector_text
-from benchharness.results import FAILED_STATUSES, CaseResult, RunResults
+from benchharness.results import FAILED_STATUSES, CaseResult, MetricValue, RunResults
 
 ALWAYS_SHOWN = ("model", "backend")
 
@@ -106,6 +106,8 @@ def build(results: RunResults) -> Table:
             if name not in metric_names:
                 metric_names.append(name)
                 units[name] = "?"
+    metric_names = _beside_latency(metric_names)
+    estimated = {name: _estimates(cases, name) for name in metric_names}
 
     columns = [Column(a, a) for a in shown_axes] + [Column("status", "status")]
     for name in metric_names:
@@ -118,7 +120,13 @@ def build(results: RunResults) -> Table:
         elif name == "throughput" and _single_stream_only(cases):
             columns.append(Column(name, f"throughput, 1 stream ({units[name]})", ".4g"))
         else:
-            columns.append(Column(name, f"{name} ({units[name]})", ".4g"))
+            kind = estimated[name]
+            header = (
+                f"{name} ({units[name]}, {kind[0]} estimate)"
+                if kind and kind[1] == "all"
+                else f"{name} ({units[name]})"
+            )
+            columns.append(Column(name, header, ".4g"))
     columns += [Column("speedup", f"speedup vs {baseline_text}", ".2f"), Column("note", "note")]
 
     # Fastest per model, batch and scenario: the axes a user varies to pick a framework, target or variant.
@@ -148,6 +156,11 @@ def build(results: RunResults) -> Table:
             notes.append(base_note)
         if fastest.get((ax.model, ax.batch, ax.scenario)) == i and len(cases) > 1:
             notes.insert(0, "fastest")
+        for name in metric_names:
+            kind = estimated[name]
+            metric = c.metrics.get(name)
+            if kind and kind[1] == "some" and metric is not None and _is_estimate(metric):
+                notes.append(f"{name}: {_meter(metric)} estimate")
         for name, error in c.metric_errors.items():
             notes.append(f"{name}: {_short(error, 60)}")
         if c.status != "ok":
@@ -160,10 +173,48 @@ def build(results: RunResults) -> Table:
             "throughput: rows of the latency scenario give batch / median latency of one stream; "
             "rows of the throughput scenario give items/s measured with requests in flight"
         )
+    for name in metric_names:
+        if estimated[name]:
+            methods, extent = estimated[name]
+            which = "every figure is an estimate" if extent == "all" else "rows noted 'estimate' are estimates"
+            table_notes.append(f"{name}: {which} ({methods}), not a measurement; the results give the method")
     skipped = sum(c.status == "skipped" for c in cases)
     if skipped:
         table_notes.append(f"{_plural(skipped, 'case')} skipped: this machine lacks the target (not a failure)")
     return Table(columns=columns, rows=rows, baseline=baseline_text, notes=table_notes)
+
+
+#: Figures shown right after latency, so speed and what it costs are read together.
+NEXT_TO_LATENCY = ("accuracy",)
+
+
+def _beside_latency(names: list[str]) -> list[str]:
+    """``names`` with the accuracy figures moved right after latency (and its single-stream throughput)."""
+    moved = [n for n in names if n in NEXT_TO_LATENCY]
+    rest = [n for n in names if n not in NEXT_TO_LATENCY]
+    anchor = next((i + 1 for i in range(len(rest) - 1, -1, -1) if rest[i] in ("latency", "throughput")), None)
+    if anchor is None or not moved:
+        return names
+    return rest[:anchor] + moved + rest[anchor:]
+
+
+def _is_estimate(metric: MetricValue) -> bool:
+    return metric.details.get("estimate") is True
+
+
+def _meter(metric: MetricValue) -> str:
+    """The method's first word (``cpu-time-model``), which names how an estimate was made."""
+    return (metric.method or "unknown method").split()[0].rstrip(":,;")
+
+
+def _estimates(cases: list[CaseResult], name: str) -> tuple[str, str] | None:
+    """``(methods, "all" | "some")`` when figure ``name`` is an estimate in all or some of the rows; else ``None``."""
+    values = [c.metrics[name] for c in cases if name in c.metrics and c.metrics[name].value is not None]
+    marked = [m for m in values if _is_estimate(m)]
+    if not marked:
+        return None
+    methods = ", ".join(dict.fromkeys(_meter(m) for m in marked))
+    return methods, "all" if len(marked) == len(values) else "some"
 
 
 def completeness_note(results: RunResults, path: str | Path) -> str | None:
