@@ -103,7 +103,8 @@ def harness_result(done: subprocess.CompletedProcess, scenario: str) -> dict[str
     (case,) = json.loads(Path(match.group(1)).read_text())["cases"]
     metrics = case["metrics"]
     if scenario == "latency":
-        return {"value": metrics["latency"]["value"], "samples": metrics["latency"]["summary"]["count"],
+        summary = metrics["latency"]["summary"]
+        return {"value": metrics["latency"]["value"], "samples": summary["count"], "min": summary["min"] / 1e6,
                 "backend": case["runtime"]["backend"]}  # fmt: skip
     details = metrics["throughput"]["details"]
     return {"value": metrics["throughput"]["value"], "requests": details["requests"],
@@ -158,6 +159,7 @@ def concurrent_pair(
 def benchmark_app_result(done: subprocess.CompletedProcess, scenario: str) -> dict[str, Any]:
     text = done.stdout + done.stderr
     median = re.search(r"Median:\s+([\d.]+) ms", text)
+    fastest = re.search(r"Min:\s+([\d.]+) ms", text)
     fps = re.search(r"Throughput:\s+([\d.]+) FPS", text)
     count = re.search(r"Count:\s+(\d+) iterations", text)
     requests = re.search(r"asynchronously, (\d+) inference requests", text)
@@ -165,7 +167,43 @@ def benchmark_app_result(done: subprocess.CompletedProcess, scenario: str) -> di
         raise RuntimeError(f"benchmark_app failed ({done.returncode}): {text.strip()[-500:]}")
     value = float(median.group(1)) if scenario == "latency" else float(fps.group(1))
     return {"value": value, "iterations": int(count.group(1)) if count else None,
-            "requests": int(requests.group(1)) if requests else 1}  # fmt: skip
+            "requests": int(requests.group(1)) if requests else 1,
+            "min": float(fastest.group(1)) if fastest else None}  # fmt: skip
+
+
+def summarize_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Print and return the median ratio of each comparison over ``rounds``, with its bootstrap CI."""
+    summary = {}
+    series = {s: [row[f"{s}_ratio"] for row in rounds] for s in ("latency", "throughput")}
+    series["latency_min"] = [
+        row["latency_harness"]["min"] / row["latency_benchmark_app"]["min"]
+        for row in rounds
+        if row["latency_harness"].get("min") and row["latency_benchmark_app"].get("min")
+    ]
+    for name, ratios in series.items():
+        if not ratios:
+            continue
+        median = statistics.median(ratios)
+        low, high = bootstrap_ci(ratios)
+        summary[name] = {"median_ratio": median, "ci95": [low, high], "min": min(ratios), "max": max(ratios),
+                         "ratios": ratios, "pass": 0.95 <= median <= 1.05,
+                         "settled": 0.95 <= low and high <= 1.05}  # fmt: skip
+        verdict = "PASS" if 0.95 <= median <= 1.05 else "FAIL"
+        settled = "inside" if summary[name]["settled"] else "not inside"
+        print(f"{name}: harness / benchmark_app median ratio {median:.3f}, 95% CI {low:.3f} .. {high:.3f} "
+              f"(range {min(ratios):.3f} .. {max(ratios):.3f}, {len(ratios)} rounds); target 0.95-1.05: "
+              f"{verdict} (CI {settled} the band)")  # fmt: skip
+    return summary
+
+
+def bootstrap_ci(ratios: list[float], resamples: int = 10000, seed: int = 0) -> tuple[float, float]:
+    """A percentile-bootstrap 95% interval of the median of ``ratios`` (rounds resampled with replacement)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    data = np.asarray(ratios)
+    medians = np.median(rng.choice(data, size=(resamples, len(data)), replace=True), axis=1)
+    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
 def main() -> int:
@@ -180,7 +218,14 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write every raw figure here")
     parser.add_argument("--mode", choices=["sequential", "concurrent"], default="sequential")
     parser.add_argument("--delay", type=float, default=2.5, help="concurrent mode: benchmark_app starts this late")
+    parser.add_argument("--summarize", type=Path, nargs="+", metavar="JSON",
+                        help="only summarise the rounds saved in these --json files (pooled), run nothing")  # fmt: skip
     args = parser.parse_args()
+    if args.summarize:
+        rounds = [row for path in args.summarize for row in json.loads(path.read_text())["rounds"]]
+        print(f"{len(rounds)} rounds from {len(args.summarize)} file(s)")
+        summarize_rounds(rounds)
+        return 0
     cores = sorted(os.sched_getaffinity(0))
     if args.mode == "concurrent" and len(cores) < 2:
         parser.error("--mode concurrent needs two cores")
@@ -222,15 +267,7 @@ def main() -> int:
                 f"{row['throughput_benchmark_app']['value']:.1f} items/s = {row['throughput_ratio']:.3f}",
                 file=sys.stderr,
             )
-    summary = {}
-    for scenario in ("latency", "throughput"):
-        ratios = [row[f"{scenario}_ratio"] for row in rounds]
-        median = statistics.median(ratios)
-        summary[scenario] = {"median_ratio": median, "min": min(ratios), "max": max(ratios), "ratios": ratios,
-                             "pass": 0.95 <= median <= 1.05}  # fmt: skip
-        verdict = "PASS" if 0.95 <= median <= 1.05 else "FAIL"
-        print(f"{scenario}: harness / benchmark_app median ratio {median:.3f} "
-              f"(range {min(ratios):.3f} .. {max(ratios):.3f}, {len(ratios)} rounds); target 0.95-1.05: {verdict}")  # fmt: skip
+    summary = summarize_rounds(rounds)
     last = rounds[-1]
     print(f"harness threads/streams/requests: {json.dumps(last['throughput_harness']['backend'])[:300]}")
     if args.json:
