@@ -40,13 +40,13 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from pairing import run_together, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = {"arch": "mobilenet_v2", "width": 1.0, "input_size": 224, "num_classes": 1000}
@@ -143,16 +143,9 @@ def concurrent_pair(
     suite_path: Path, out: Path, model: Path, scenario: str, seconds: float, core: int, delay: float
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Both sides at once, benchmark_app on ``core`` and starting ``delay`` s after the harness (on the suite's core)."""
-    harness_proc = subprocess.Popen(
-        harness_command(suite_path, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    h_done, a_done = run_together(
+        harness_command(suite_path, out), benchmark_app_command(model, scenario, seconds, core), delay
     )
-    time.sleep(delay)
-    app_proc = subprocess.Popen(benchmark_app_command(model, scenario, seconds, core), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)  # fmt: skip
-    h_out, h_err = harness_proc.communicate()
-    a_out, a_err = app_proc.communicate()
-    h_done = subprocess.CompletedProcess(harness_proc.args, harness_proc.returncode, h_out, h_err)
-    a_done = subprocess.CompletedProcess(app_proc.args, app_proc.returncode, a_out, a_err)
     return harness_result(h_done, scenario), benchmark_app_result(a_done, scenario)
 
 
@@ -181,29 +174,9 @@ def summarize_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         if row["latency_harness"].get("min") and row["latency_benchmark_app"].get("min")
     ]
     for name, ratios in series.items():
-        if not ratios:
-            continue
-        median = statistics.median(ratios)
-        low, high = bootstrap_ci(ratios)
-        summary[name] = {"median_ratio": median, "ci95": [low, high], "min": min(ratios), "max": max(ratios),
-                         "ratios": ratios, "pass": 0.95 <= median <= 1.05,
-                         "settled": 0.95 <= low and high <= 1.05}  # fmt: skip
-        verdict = "PASS" if 0.95 <= median <= 1.05 else "FAIL"
-        settled = "inside" if summary[name]["settled"] else "not inside"
-        print(f"{name}: harness / benchmark_app median ratio {median:.3f}, 95% CI {low:.3f} .. {high:.3f} "
-              f"(range {min(ratios):.3f} .. {max(ratios):.3f}, {len(ratios)} rounds); target 0.95-1.05: "
-              f"{verdict} (CI {settled} the band)")  # fmt: skip
+        if ratios:
+            summary[name] = verdict(name, "harness / benchmark_app", ratios, (0.95, 1.05))
     return summary
-
-
-def bootstrap_ci(ratios: list[float], resamples: int = 10000, seed: int = 0) -> tuple[float, float]:
-    """A percentile-bootstrap 95% interval of the median of ``ratios`` (rounds resampled with replacement)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    data = np.asarray(ratios)
-    medians = np.median(rng.choice(data, size=(resamples, len(data)), replace=True), axis=1)
-    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
 def main() -> int:

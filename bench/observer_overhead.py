@@ -1,0 +1,106 @@
+"""Does turning the memory and energy observers on change a case's latency?  (issue 8)
+
+The same case (a zoo MobileNetV2, width 0.5, 96x96, 10 classes, on ONNX Runtime, 1 thread) is run by
+two suites that differ only in their metrics: `[latency]` and `[latency, memory, energy]`.  Each
+round runs both at the same time, each pinned to a core of its own through the cpu target's `cores`
+(swapped between rounds), so a slowdown of the shared machine hits both alike.  The figure is the
+ratio observed / plain of the median latency within a round; the verdict is on the median over
+rounds (target 0.98 to 1.02), with a percentile-bootstrap 95% interval of that median.
+
+    python bench/observer_overhead.py                          # 20 rounds of 3 s, about 4 minutes
+    python bench/observer_overhead.py --rounds 30 --json bench/results/observers-$(date -u +%Y-%m-%dT%H%MZ).json
+
+Always exits 0 (a benchmark, not a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pairing import run_together, verdict
+
+MODEL = "{source: zoo, arch: mobilenet_v2, width: 0.5, input_size: 96, num_classes: 10}"
+METRICS = {"plain": "[latency]", "observed": "[latency, memory, energy]"}
+
+
+def suite(path: Path, metrics: str, core: int, seconds: float) -> Path:
+    path.write_text(
+        f"name: observers\nmodels: [{MODEL}]\nbackends: [{{name: onnxruntime}}]\n"
+        f"targets: [{{name: cpu, threads: 1, cores: [{core}]}}]\nmetrics: {metrics}\n"
+        f"measure: {{min_time: {seconds}, max_time: {seconds}, target_ci: 0.0001, max_samples: 10000000,\n"
+        f"          warmup: {{min_time: 1.0, max_time: 2.0}}, timeout: {seconds * 4 + 60}}}\n"
+    )
+    return path
+
+
+def command(suite_path: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "benchharness", "run", str(suite_path), "-q", "-o", str(out), "--format", "json"]
+
+
+def figures(done: subprocess.CompletedProcess) -> dict[str, Any]:
+    match = re.search(r"^results: (.+)$", done.stderr, re.M)
+    if done.returncode != 0 or not match:
+        raise RuntimeError(f"benchharness run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    (case,) = json.loads(Path(match.group(1)).read_text())["cases"]
+    metrics = case["metrics"]
+    out = {"latency_ms": metrics["latency"]["value"], "samples": metrics["latency"]["summary"]["count"]}
+    if "memory" in metrics:
+        out["memory_mb"] = metrics["memory"]["value"]
+        out["energy_mj"] = metrics["energy"]["value"]
+        out["energy_method"] = metrics["energy"]["method"].split(":")[0]
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--time", type=float, default=3.0, help="seconds of sampling per side and round")
+    parser.add_argument("--json", type=Path, help="write every raw figure here")
+    args = parser.parse_args()
+    if args.rounds < 10:
+        parser.error("--rounds must be at least 10")
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        parser.error("needs two cores: both sides run at once, on a core each")
+    rounds: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        os.environ["BENCHHARNESS_CACHE"] = str(work / "cache")  # the workers share one conversion cache
+        suites = {(side, core): suite(work / f"{side}-{core}.yaml", metrics, core, args.time)
+                  for side, metrics in METRICS.items() for core in cores[:2]}  # fmt: skip
+        # Convert the model once, before the rounds, so neither side pays for the export.
+        subprocess.run(command(suites["plain", cores[0]], work / "warm"), capture_output=True, check=True)
+        print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
+        for r in range(args.rounds):
+            plain_core, observed_core = (cores[0], cores[1]) if r % 2 == 0 else (cores[1], cores[0])
+            first, second = ("plain", "observed") if r % 2 == 0 else ("observed", "plain")
+            core_of = {"plain": plain_core, "observed": observed_core}
+            done = run_together(command(suites[first, core_of[first]], work / "out"),
+                                command(suites[second, core_of[second]], work / "out"))  # fmt: skip
+            row: dict[str, Any] = {"round": r, "cores": core_of, "started_first": first}
+            row.update({side: figures(d) for side, d in zip((first, second), done)})
+            row["ratio"] = row["observed"]["latency_ms"] / row["plain"]["latency_ms"]
+            rounds.append(row)
+            print(f"round {r}: observed {row['observed']['latency_ms']:.4f} / plain {row['plain']['latency_ms']:.4f} "
+                  f"ms = {row['ratio']:.3f}", file=sys.stderr)  # fmt: skip
+    summary = verdict("latency", "observed / plain", [row["ratio"] for row in rounds], (0.98, 1.02))
+    last = rounds[-1]["observed"]
+    print(f"observed figures (last round): memory {last['memory_mb']:.1f} MB, energy {last['energy_mj']:.3g} mJ "
+          f"per inference ({last['energy_method']})")  # fmt: skip
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"model": MODEL, "time_s": args.time, "rounds": rounds, "summary": summary},
+                                        indent=1))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
