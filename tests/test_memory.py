@@ -40,8 +40,9 @@ def test_an_allocation_while_inferring_is_measured_within_10_percent(write_suite
     assert memory.value == pytest.approx(details["inference_peak_bytes"] / MB)
     # The load allocated nothing of the kind: the load's figures do not contain it.
     assert details["after_load_rss_bytes"] - details["before_load_rss_bytes"] < size / 10
-    # The cross-check: getrusage's lifetime peak saw the same peak (it is updated lazily, so a little behind).
-    assert details["process_peak_bytes"] == pytest.approx(details["inference_peak_bytes"], rel=0.05)
+    # The cross-check: getrusage's lifetime peak bounds it from above (within the page or two it lags behind).
+    # It is only a bound: Linux starts a process's ru_maxrss from its parent's at the fork that made it.
+    assert details["process_peak_bytes"] >= 0.95 * details["inference_peak_bytes"]
 
 
 @needs_clear_refs

@@ -138,7 +138,10 @@ def test_results_of_another_schema_version_are_refused(tmp_path):
 
 
 def test_interrupted_run_keeps_finished_cases_and_resumes(write_suite, tmp_path):
-    backends = "\n".join(f"  - {{name: scripted, label: b{i}, mode: ok, sleep_us: 200}}" for i in range(4))
+    # The last case hangs until resumed (with BH_RESUMED set), so the run cannot end before the interrupt however
+    # slowly this test's polling runs on a loaded machine.
+    backends = "\n".join(f"  - {{name: scripted, label: b{i}, mode: ok, sleep_us: 200}}" for i in range(3))
+    backends += "\n  - {name: scripted, label: b3, mode: ok, sleep_us: 200, hang_unless_env: BH_RESUMED}"
     suite = write_suite(
         "name: t\nmodels: [{source: dummy, name: m}]\n"
         f"backends:\n{backends}\n"
@@ -167,6 +170,7 @@ def test_interrupted_run_keeps_finished_cases_and_resumes(write_suite, tmp_path)
     assert not interrupted.complete
     assert f"continue with: benchharness run {suite} --resume {path}" in stderr
 
+    env["BH_RESUMED"] = "1"
     resumed = subprocess.run(cmd + ["--resume", str(path), "-q"], env=env, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     final = load_results(path)

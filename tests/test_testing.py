@@ -239,7 +239,7 @@ def test_a_builtin_metric_reads_the_artifact() -> None:
     artifact = ModelArtifact(format="fake", content_hash="h", info={"size_bytes": 4_000_000, "parameters": 10})
     value = make_metric("model_size").collect(case_context(artifact=artifact))
     assert value.value == 4.0
-    assert value.method == "sum of weight tensor bytes"
+    assert value.method == "as the model source reported it"
     assert value.details == {"bytes": 4_000_000, "parameters": 10, "format": "fake"}
 
 

@@ -64,7 +64,8 @@ class Memory(Observer):
             "load_peak_bytes": loaded.get("load_peak"),
             "load_peak_method": loaded.get("load_peak_method"),
             "process_peak_bytes": lifetime_peak_bytes(),
-            "process_peak_method": "ru_maxrss (getrusage): the whole process, never reset",
+            "process_peak_method": "ru_maxrss (getrusage): never reset, and on Linux it starts from the parent's "
+            "peak at the fork that made the worker: an upper bound",
             "phase_peak_reset": self.reset,
         }
         details.update(_uss())

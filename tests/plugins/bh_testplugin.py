@@ -79,6 +79,7 @@ class ScriptedOptions(BackendOptions):
     mode: Literal["ok", "error", "crash", "abort", "hang", "bad_alloc"] = "ok"
     sleep_us: float = 0.0
     fail_if_env: str | None = None  # fail while loading when this environment variable is set (a flaky case)
+    hang_unless_env: str | None = None  # hang while loading unless this environment variable is set
     allocate: int = 0  # bytes to allocate and write, to go over a memory cap
     allocate_in: Literal["load", "infer"] = "load"
     report_limits: bool = False
@@ -100,6 +101,8 @@ class ScriptedBackend(Backend):
             self._allocate()
         if self.options.fail_if_env and os.environ.get(self.options.fail_if_env):
             raise RuntimeError(f"failing because {self.options.fail_if_env} is set")
+        while self.options.hang_unless_env and not os.environ.get(self.options.hang_unless_env):
+            time.sleep(0.1)
         if mode == "error":
             raise RuntimeError("scripted failure while loading")
         if mode == "crash":
