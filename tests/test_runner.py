@@ -150,7 +150,12 @@ def test_interrupted_run_keeps_finished_cases_and_resumes(write_suite, tmp_path)
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, "-m", "benchharness", "run", str(suite), "-p", "bh_testplugin", "-o", str(out)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal delivers it: a test run in the background of a script inherits it ignored, and
+    # Python then installs no KeyboardInterrupt handler.
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     deadline = time.monotonic() + 60
     path = None
     while time.monotonic() < deadline:
