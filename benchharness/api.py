@@ -13,7 +13,11 @@ The data flow: a :class:`ModelSource` gives a :class:`ModelArtifact`;
 the :class:`Backend` takes; the :class:`Target` has already applied its
 limits; the :class:`Scenario` owns the timed loop and opens the measured
 phase, around which :class:`Observer` objects run; then each :class:`Metric`
-is collected.  Every figure is a :class:`MetricValue`.  A :class:`Launcher`
+is collected; a metric that scores the model on real data reads the model's
+:class:`Dataset` as the core fed it (:meth:`CaseContext.dataset`), runs it in
+chunks of the compiled batch (:meth:`CaseContext.infer_all`), and may compare
+with the uncompressed reference model (:meth:`CaseContext.reference_outputs`).
+Every figure is a :class:`MetricValue`.  A :class:`Launcher`
 decides where the worker that does all this runs; a :class:`Reporter`
 renders the :class:`RunResults`.
 """
@@ -32,8 +36,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from benchharness.case import AXES, Case, CaseAxes, ItemSpec, ModelSpec, Selector
+from benchharness.case import AXES, Case, CaseAxes, DatasetSpec, ItemSpec, ModelSpec, Selector
 from benchharness.errors import BenchError
+from benchharness.feeding import infer_in_batches, resize_images
 from benchharness.hookspecs import hookimpl
 from benchharness.measure import measure, sample, time_batch, warm_up
 from benchharness.procmem import lifetime_peak_bytes, peak_bytes, reset_peak, rss_bytes
@@ -109,7 +114,8 @@ class PluginItem:
 
     Reserved option names: the keys of the suite entry itself
     (``entry_keys``: ``name``; for model sources ``source``, ``name``,
-    ``inputs`` and ``dims``) and ``label``.  An ``Options`` model may not
+    ``inputs``, ``dims`` and ``dataset``; for datasets the feeding keys of
+    :class:`DatasetSpec`) and ``label``.  An ``Options`` model may not
     declare them; ``label`` comes from :class:`EntryOptions` where a kind
     has one.
     """
@@ -164,6 +170,33 @@ def allowed_cores() -> list[int]:
 
 
 # --------------------------------------------------------------------------- models
+
+
+def existing_path(base_dir: Path, path: str, noun: str, *, folder: bool = False) -> Path:
+    """``path`` as given if absolute, else under ``base_dir``, once it is an existing file (a folder with ``folder``).
+
+    Raises :class:`BenchError` saying what is there instead, with ``noun``
+    (``model``, ``dataset``) in front: ``model file not found: PATH``, ``model
+    path is a directory, expected a model file: PATH``, ``dataset path is a
+    file, expected a folder: PATH``.
+    """
+    candidate = Path(path).expanduser()
+    resolved = candidate if candidate.is_absolute() else base_dir / candidate
+    wanted = "folder" if folder else "file"
+    try:
+        kind = file_kind(resolved.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        raise BenchError(f"{noun} {wanted} not found: {resolved}") from None
+    except OSError as exc:
+        raise BenchError(f"cannot read {noun} {wanted} {resolved}: {exc.strerror or exc}") from None
+    if folder:
+        if kind != "a directory":
+            raise BenchError(f"{noun} path is {kind or 'a file'}, expected a folder: {resolved}")
+    elif kind == "a directory":
+        raise BenchError(f"{noun} path is a directory, expected a {noun} file: {resolved}")
+    elif kind is not None:
+        raise BenchError(f"{noun} path is {kind}, not a {noun} file: {resolved}")
+    return resolved
 
 
 def file_hash(path: Path) -> str:
@@ -225,19 +258,40 @@ class ModelContext:
         Raises :class:`BenchError` saying what is there instead: nothing
         (``model file not found: PATH``), a directory, a device or a FIFO.
         """
-        candidate = Path(path).expanduser()
-        resolved = candidate if candidate.is_absolute() else self.base_dir / candidate
-        try:
-            kind = file_kind(resolved.stat().st_mode)
-        except (FileNotFoundError, NotADirectoryError):
-            raise BenchError(f"model file not found: {resolved}") from None
-        except OSError as exc:
-            raise BenchError(f"cannot read model file {resolved}: {exc.strerror or exc}") from None
-        if kind == "a directory":
-            raise BenchError(f"model path is a directory, expected a model file: {resolved}")
-        if kind is not None:
-            raise BenchError(f"model path is {kind}, not a model file: {resolved}")
-        return resolved
+        return existing_path(self.base_dir, path, "model")
+
+    def cached_file(self, name: str, build: Callable[[Path], None], facts: dict[str, Any] | None = None) -> CachedFile:
+        """A file in the cache, built once by ``build`` and verified on every later use.
+
+        ``name`` is its path under ``cache_dir`` (``"zoo-digits/KEY.pt"``): put
+        everything the content depends on into it, hashed.  On a miss,
+        ``build(tmp)`` writes the file to a temporary path beside it, which is
+        renamed into place only when ``build`` returns, so no reader ever sees
+        half a file; a record with its size and sha256 (and ``facts``) is
+        written beside it.  A later call uses the file only when it matches its
+        record, and builds it again otherwise (``rebuilt`` says why).  Check and
+        build happen under an exclusive lock (``NAME.lock``), so processes that
+        ask for the same file at once build it once: the others wait, then find
+        it.  This is how converted models are cached too.
+        """
+        from benchharness.models import build_cached
+
+        out = self.cache_dir / name
+        digest, hit, rebuilt = build_cached(out, build, {"name": name, **(facts or {})})
+        return CachedFile(path=out, sha256=digest, hit=hit, rebuilt=rebuilt)
+
+
+@dataclass
+class CachedFile:
+    """A file :meth:`ModelContext.cached_file` built or found in the cache."""
+
+    path: Path
+    #: SHA-256 of the file, as verified against its record.
+    sha256: str
+    #: ``True`` when the file was found (and verified), ``False`` when it was built now.
+    hit: bool
+    #: Why a file that was there was built again (changed, truncated, record missing); ``None`` otherwise.
+    rebuilt: str | None = None
 
 
 class ModelSource(PluginItem, ABC):
@@ -254,7 +308,7 @@ class ModelSource(PluginItem, ABC):
     produces: ClassVar[str]
     #: Suffixes of the model files this source reads from its ``path`` option (``benchharness inspect``).
     file_suffixes: ClassVar[tuple[str, ...]] = ()
-    entry_keys: ClassVar[tuple[str, ...]] = ("source", "name", "inputs", "dims")
+    entry_keys: ClassVar[tuple[str, ...]] = ("source", "name", "inputs", "dims", "dataset")
     declares: ClassVar[dict[str, type]] = {"produces": str}
 
     def default_name(self, options: BaseModel) -> str:
@@ -531,7 +585,15 @@ class CaseContext:
     #: (the model loaded and its feed prepared) and ``load_peak`` (the peak resident set during the load, where
     #: the kernel lets it be reset first, else the process's peak so far), plus ``load_peak_method``.
     memory: dict[str, Any] = field(default_factory=dict)
+    #: Loads and feeds the model's dataset (:meth:`dataset` calls it once); the worker sets it.  ``None``: no
+    #: dataset can be loaded here.
+    dataset_loader: Callable[[], DatasetInputs] | None = field(default=None, repr=False)
+    #: Runs the case's reference model (:meth:`reference_outputs`); the worker sets it.
+    reference_runner: Callable[[dict[str, np.ndarray], tuple[str, ...]], ReferenceOutputs] | None = field(
+        default=None, repr=False
+    )
     _phase: str = field(default="before", init=False, repr=False)
+    _dataset: DatasetInputs | BenchError | None = field(default=None, init=False, repr=False)
 
     def count(self, items: int) -> None:
         """Add ``items`` (batch x inferences) to what the measured phase processed; call it inside :meth:`measured`.
@@ -546,6 +608,86 @@ class CaseContext:
     def settings(self) -> MeasureSettings:
         """The case's measurement settings."""
         return self.case.measure
+
+    def dataset(self) -> DatasetInputs:
+        """The model's dataset, loaded and fed to its inputs by the core: the same arrays for every backend.
+
+        Loaded once per case, on first use (a second metric gets the same
+        object).  Raises :class:`BenchError` when the suite gives the model no
+        ``dataset``, or when it cannot be loaded or fed (a missing file, images
+        that do not fit the input); the metric that asked records it as its
+        error.
+        """
+        if self._dataset is None:
+            if self.dataset_loader is None:
+                raise BenchError(f"model {self.case.model.label!r} has no dataset here")
+            try:
+                self._dataset = self.dataset_loader()
+            except BenchError as exc:
+                self._dataset = exc
+        if isinstance(self._dataset, BenchError):
+            raise BenchError(str(self._dataset))
+        return self._dataset
+
+    def batch_axes(self, inputs: dict[str, np.ndarray] | None = None) -> dict[str, int | None]:
+        """Each model input's batch axis (``None`` for an input without one), from the case's input specs.
+
+        An input whose spec names no dimension at all (shapes fixed already) is
+        taken to have the batch first when its first dimension is the case's
+        batch size.
+        """
+        from benchharness.feeding import batch_axis
+
+        axes: dict[str, int | None] = {}
+        for spec in self.case.model.inputs or self.artifact.inputs:
+            axis = batch_axis(spec)
+            if axis is None and not spec.symbols() and spec.shape and spec.shape[0] == self.case.batch:
+                axis = 0
+            axes[spec.name] = axis
+        for name, array in (inputs or {}).items():
+            if name not in axes:
+                axes[name] = 0 if array.ndim and array.shape[0] == self.case.batch else None
+        return axes
+
+    def infer_all(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the case's backend over every sample of ``inputs``, untimed, and return every output for all of them.
+
+        The backend was compiled for the case's batch size, so the samples go
+        in chunks of it, the last one padded with its last sample and the
+        padded outputs dropped (:func:`infer_in_batches`).  ``inputs`` holds
+        the samples along each input's batch axis (:meth:`batch_axes`), as
+        :meth:`dataset` and :meth:`random_inputs` give them.
+        """
+        return infer_in_batches(self.backend, inputs, self.case.batch, self.batch_axes(inputs))
+
+    def random_inputs(self, count: int) -> dict[str, np.ndarray]:
+        """``count`` samples of the case's seeded inputs (at ``count`` equal to the batch, ``inputs`` itself).
+
+        Drawn as the case's own inputs are, from ``measure.seed``, with the
+        batch dimension set to ``count``: inputs for a figure that needs no labels.
+        """
+        from benchharness.inputs import fixed_specs, make_inputs
+
+        specs = self.case.model.inputs
+        if not specs or not any(BATCH_DIM in (spec.shape or []) for spec in specs):
+            return dict(self.inputs)
+        return make_inputs(fixed_specs(specs, count, self.case.model.dims), self.settings.seed)
+
+    def reference_outputs(self, inputs: dict[str, np.ndarray], backends: tuple[str, ...]) -> ReferenceOutputs:
+        """The outputs of the case's reference model on ``inputs`` (every sample, as for :meth:`infer_all`).
+
+        The reference is the case's model without its compressions, on the
+        first of ``backends`` that is installed and takes the model (directly
+        or through converters), with its default options, on the CPU.  When
+        the case itself is that (no compression, that backend, its default
+        options, on the CPU), its own outputs are returned and ``is_case`` is
+        set, with no second model loaded.  Otherwise the worker loads the
+        reference in this process, next to the case's backend.  Raises
+        :class:`BenchError` when none of ``backends`` can run the model.
+        """
+        if self.reference_runner is None:
+            raise BenchError("no reference model can be run here (the context has no reference_runner)")
+        return self.reference_runner(inputs, tuple(backends))
 
     @contextmanager
     def measured(self) -> Iterator[None]:
@@ -690,18 +832,165 @@ class Metric(PluginItem, ABC):
 
 @dataclass
 class LabelledData:
-    """Inputs with their true labels."""
+    """Samples with their true labels, as a :class:`Dataset` returns them.
 
-    inputs: dict[str, np.ndarray]
+    With ``images`` (the default), ``inputs`` holds images as
+    ``[N, height, width, channels]`` floats in [0, 1]; the core resizes them,
+    converts their channels, normalises them and lays them out as the model's
+    ``dataset`` entry and input say (:func:`feed_dataset`).  Without,
+    each row of ``inputs`` is one sample fed as it is: its shape must be the
+    model input's without the batch.  ``labels`` holds one class index
+    (an integer from 0) per sample.
+    """
+
+    inputs: np.ndarray
     labels: np.ndarray
+    images: bool = True
+    #: Class names by index, when the dataset has them (an image folder's sub-folders).
+    classes: list[str] | None = None
+    #: JSON-safe facts recorded with every figure scored on the data: the split, its size, the seed that drew it.
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def checked(self, name: str) -> LabelledData:
+        """This data if it is well formed, else a :class:`BenchError` naming dataset ``name`` and what is wrong.
+
+        ``inputs`` and ``labels`` must be arrays with as many rows, at least
+        one, the labels integers from 0, and images ``[N, H, W, C]`` floats.
+        """
+        import numpy as np
+
+        inputs, labels = self.inputs, self.labels
+        if not isinstance(inputs, np.ndarray) or not isinstance(labels, np.ndarray):
+            raise BenchError(f"dataset {name!r} returned {type(inputs).__name__} inputs, expected numpy arrays")
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise BenchError(
+                f"dataset {name!r}: labels must be a 1-D integer array, got {labels.dtype} {list(labels.shape)}"
+            )
+        if inputs.ndim == 0 or len(inputs) != len(labels) or len(labels) == 0:
+            raise BenchError(
+                f"dataset {name!r}: {len(inputs) if inputs.ndim else 0} samples and {len(labels)} labels; "
+                "expected as many, at least one"
+            )
+        if labels.min() < 0:
+            raise BenchError(f"dataset {name!r}: labels must be class indices from 0, found {int(labels.min())}")
+        if self.images and (inputs.ndim != 4 or not np.issubdtype(inputs.dtype, np.floating)):
+            raise BenchError(
+                f"dataset {name!r}: images must be floats [N, height, width, channels], got {inputs.dtype} "
+                f"{list(inputs.shape)}"
+            )
+        return self
+
+
+@dataclass
+class DatasetContext:
+    """What a dataset may need besides its options."""
+
+    #: Folder of the suite file; relative paths in options are resolved against it.
+    base_dir: Path
+    #: Folder for anything the dataset caches (decoded images, downloads it made earlier).
+    cache_dir: Path
+    #: The case's seed, for datasets that sample; a fixed split should not depend on it.
+    seed: int
+
+    def resolve(self, path: str, *, folder: bool = False) -> Path:
+        """An existing file (a folder with ``folder``): ``path`` as given if absolute, else relative to the suite's.
+
+        Raises :class:`BenchError` naming the path when it is missing or of the wrong kind.
+        """
+        return existing_path(self.base_dir, path, "dataset", folder=folder)
 
 
 class Dataset(PluginItem, ABC):
-    """Real labelled data for accuracy metrics."""
+    """Real labelled data that models are scored on (``accuracy``) and compared on (``fidelity``).
+
+    A suite names one in a model's ``dataset`` entry; the entry's keys other
+    than the feeding keys of :class:`DatasetSpec` are its ``Options``.  The
+    worker calls ``load`` at most once per case, after the scenario, and feeds
+    the samples to the model's input itself (:func:`feed_dataset`), so a
+    dataset returns its samples in their own form: images as floats in [0, 1].
+    """
+
+    entry_keys: ClassVar[tuple[str, ...]] = tuple(DatasetSpec.model_fields)
 
     @abstractmethod
-    def load(self, options: BaseModel, seed: int) -> LabelledData:
-        """Return the data; ``seed`` fixes any sampling or split."""
+    def load(self, options: BaseModel, ctx: DatasetContext) -> LabelledData:
+        """Return the samples of the split the options choose, in a fixed order.
+
+        Runs in the worker.  A missing file is a :class:`BenchError` (use
+        ``ctx.resolve``); any split must not depend on anything but the options,
+        so every backend and every run sees the same samples.
+        """
+
+
+@dataclass
+class DatasetInputs:
+    """A dataset's samples as a model's inputs: what :meth:`CaseContext.dataset` returns.
+
+    Fed once per case by the core from the model's ``dataset`` entry, the
+    same arrays for every backend and variant of the model.
+    """
+
+    #: Dataset plugin name.
+    name: str
+    #: One array per model input, holding every sample along the input's batch axis; the input the dataset does not
+    #: feed keep the case's seeded values (a fixed ``value``, or random ones per sample).
+    inputs: dict[str, np.ndarray]
+    #: The true class of each sample.
+    labels: np.ndarray
+    #: The model input the dataset feeds.
+    fed: str
+    classes: list[str] | None = None
+    #: The dataset's facts (:attr:`LabelledData.info`), the feeding used and the sha256 of the fed array.
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        """Number of samples."""
+        return int(len(self.labels))
+
+
+@dataclass
+class ReferenceOutputs:
+    """Outputs of a case's reference model on given inputs: what :meth:`CaseContext.reference_outputs` returns."""
+
+    #: The backend that ran the reference.
+    backend: str
+    #: Outputs by name, every sample along the first axis, in the reference backend's order.
+    outputs: dict[str, np.ndarray]
+    #: ``True`` when the case itself is the reference (uncompressed, on that backend with its default options, on the
+    #: CPU): ``outputs`` are then the case's own, computed once.
+    is_case: bool
+    #: What was run: the model's content hash, the backend's runtime facts.
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def feed_dataset(
+    data: LabelledData, spec: DatasetSpec, input_spec: InputSpec, dims: dict[str, int] | None = None
+) -> np.ndarray:
+    """``data``'s samples as the array of model input ``input_spec``, fed as ``spec`` says: what the core feeds.
+
+    ``input_spec``'s batch dimension is set to the number of samples and its
+    other symbolic dimensions from ``dims``.  Images are converted to the
+    input's channels, resized to its height and width, normalised and laid
+    out (see :class:`DatasetSpec`); other samples must have the input's shape
+    without the batch.  A model source that trains on a dataset calls this
+    too, so training and scoring see the same preprocessing.  Raises
+    :class:`BenchError` when the data cannot feed the input.
+    """
+    from benchharness.feeding import feed
+    from benchharness.inputs import resolve_shape
+
+    shape = resolve_shape(input_spec, len(data.labels), dims or {})
+    if input_spec.shape is not None and BATCH_DIM not in input_spec.shape:
+        raise BenchError(f"input {input_spec.name!r} has no batch dimension to feed samples along")
+    return feed(
+        data.inputs,
+        images=data.images,
+        spec=spec,
+        name=input_spec.name,
+        shape=shape,
+        dtype=input_spec.dtype or "float32",
+    )
 
 
 class Reporter(PluginItem, ABC):
@@ -819,6 +1108,10 @@ __all__ = [
     "MetricValue",
     "Summary",
     "LabelledData",
+    "DatasetContext",
+    "DatasetInputs",
+    "ReferenceOutputs",
+    "CachedFile",
     "Job",
     "Workspace",
     "WorkerPayload",
@@ -828,6 +1121,7 @@ __all__ = [
     "CaseAxes",
     "ItemSpec",
     "ModelSpec",
+    "DatasetSpec",
     "Selector",
     "AXES",
     "MeasureSettings",
@@ -840,8 +1134,12 @@ __all__ = [
     "hookimpl",
     "BenchError",
     "file_hash",
+    "existing_path",
     "allowed_cores",
     "checked_value",
+    "feed_dataset",
+    "infer_in_batches",
+    "resize_images",
     "summarize",
     "warm_up",
     "sample",

@@ -8,12 +8,13 @@ and so are case ids.
 from __future__ import annotations
 
 import fnmatch
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, create_model
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, create_model
 
 from benchharness.settings import MeasureSettings
 from benchharness.signature import InputSpec
+from benchharness.strict import StrictModel
 
 
 class CaseAxes(BaseModel):
@@ -80,6 +81,45 @@ class ItemSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class DatasetSpec(StrictModel):
+    """A model's ``dataset`` entry: the dataset plugin that scores it, and how the model's input is fed from it.
+
+    ``name`` is a dataset plugin; every key that is not a field here is that
+    plugin's option (``split: test``).  The fields are the feeding, done by the
+    core once per case so every backend gets the same arrays.  Sizes and channel
+    counts are not keys: they are the model input's own, read from its shape,
+    so the suite names only the methods.  Images are resized to the input's
+    height and width (``resize``), their channels converted to the input's
+    (one channel is repeated; three or four become one by luminance, four lose
+    alpha to become three), scaled to [0, 1], normalised by ``mean`` and
+    ``std`` per channel, and laid out as ``layout`` says.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, description="A dataset plugin; the entry's other keys are its options.")
+    input: str | None = Field(
+        None, description="The model input the dataset feeds; required when the model has several inputs to feed."
+    )
+    resize: Literal["bilinear", "nearest", "none"] = Field(
+        "bilinear",
+        description="How images are resized to the input's height and width: bilinear (half-pixel centres, as "
+        "torch's interpolate with align_corners=False), nearest, or none (images must already have that size).",
+    )
+    mean: list[float] | None = Field(
+        None, min_length=1, description="Subtracted after scaling to [0, 1]: one value, or one per channel."
+    )
+    std: list[PositiveFloat] | None = Field(
+        None, min_length=1, description="Divides after 'mean': one value, or one per channel."
+    )
+    layout: Literal["NCHW", "NHWC"] = Field("NCHW", description="Where the channels are in the model's input.")
+    limit: PositiveInt | None = Field(None, description="Score on the first N samples of the split only.")
+
+    def options(self) -> dict[str, Any]:
+        """The dataset plugin's own options: the keys that are not feeding fields."""
+        return dict(self.model_extra or {})
+
+
 class ModelSpec(BaseModel):
     """The model of a case: its source and options, and its inputs as resolved before the run.
 
@@ -95,6 +135,8 @@ class ModelSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     inputs: list[InputSpec] | None = None
     dims: dict[str, PositiveInt] = Field(default_factory=dict)
+    #: The dataset the model is scored on, and how its input is fed from it; ``None`` when the suite names none.
+    dataset: DatasetSpec | None = None
 
 
 class Case(BaseModel):

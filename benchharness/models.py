@@ -158,16 +158,15 @@ def convert_cached(
         )
         key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
         out = cache_dir / "converted" / f"{key}{converter.suffix}"
-        record = out.with_name(out.name + ".json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with exclusive_lock(out.with_name(out.name + ".lock")) as locked:
-            if locked:  # no other writer can be running: any temporary file of this key is an orphan
-                _remove_orphans(out.parent, key)
-            digest, rebuilt = _verified(out, record)
-            hit = digest is not None
-            if digest is None:
-                digest = _convert_into(converter, artifact, out, key)
-                _write_record(record, out, digest, provided)
+        facts = {"converter": provided.name, "plugin": provided.plugin.name, "plugin_version": provided.plugin.version}
+        digest, hit, rebuilt = build_cached(
+            out,
+            lambda tmp: converter.convert(artifact, tmp),
+            facts,
+            key=key,
+            suffix=converter.suffix,
+            producer="the converter",
+        )
     except Exception as exc:  # noqa: BLE001 - whatever failed, the message names the conversion
         detail = str(exc).strip().splitlines()
         raise BenchError(f"{what} failed: {type(exc).__name__}: {detail[0] if detail else ''}".rstrip(": ")) from exc
@@ -225,26 +224,43 @@ def _verified(out: Path, record: Path) -> tuple[str | None, str | None]:
     return digest, None
 
 
-def _convert_into(converter: Any, artifact: ModelArtifact, out: Path, key: str) -> str:
-    """Run the converter into a temporary file, move it to ``out`` and return its sha256."""
-    with atomic_path(out, prefix=f".{key}.", suffix=converter.suffix) as tmp:
-        converter.convert(artifact, tmp)
-        if not tmp.is_file() or tmp.stat().st_size == 0:
-            raise BenchError("the converter wrote nothing to its output path")
-        return file_hash(tmp)
+def build_cached(
+    out: Path,
+    build: Callable[[Path], None],
+    facts: dict[str, Any],
+    *,
+    key: str | None = None,
+    suffix: str | None = None,
+    producer: str = "the build",
+) -> tuple[str, bool, str | None]:
+    """The file ``out``, built by ``build`` unless a verified copy is there: ``(sha256, hit, why it was rebuilt)``.
 
-
-def _write_record(record: Path, out: Path, digest: str, provided: Provided) -> None:
-    """Write the record that vouches for ``out``, after ``out`` is in place."""
-    data = {
-        "sha256": digest,
-        "size": out.stat().st_size,
-        "converter": provided.name,
-        "plugin": provided.plugin.name,
-        "plugin_version": provided.plugin.version,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    atomic_write_text(record, json.dumps(data, indent=1) + "\n")
+    Under an exclusive lock on ``OUT.lock``: temporary files an interrupted
+    build left (``.KEY.*SUFFIX``; ``key`` defaults to ``out``'s name, ``suffix`` to
+    its suffix, which a writer that looks at the extension needs) are removed,
+    ``out`` is checked against its record ``OUT.json`` (size and sha256), and
+    on a miss ``build(tmp)`` writes a temporary file that is renamed to ``out``
+    (:func:`benchharness.fileio.atomic_path`), then the record is written with
+    ``facts`` and the creation time.  See :func:`convert_cached`.
+    """
+    key = key or out.name
+    record = out.with_name(out.name + ".json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out.with_name(out.name + ".lock")) as locked:
+        if locked:  # no other writer can be running: any temporary file of this key is an orphan
+            _remove_orphans(out.parent, key)
+        digest, rebuilt = _verified(out, record)
+        if digest is not None:
+            return digest, True, rebuilt
+        with atomic_path(out, prefix=f".{key}.", suffix=out.suffix if suffix is None else suffix) as tmp:
+            build(tmp)
+            if not tmp.is_file() or tmp.stat().st_size == 0:
+                raise BenchError(f"{producer} wrote nothing to its output path")
+            digest = file_hash(tmp)
+        data = {"sha256": digest, "size": out.stat().st_size, **facts}
+        data["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        atomic_write_text(record, json.dumps(data, indent=1) + "\n")
+    return digest, False, rebuilt
 
 
 def _remove_orphans(folder: Path, key: str) -> None:
@@ -255,6 +271,7 @@ def _remove_orphans(folder: Path, key: str) -> None:
 
 __all__ = [
     "apply_compressions",
+    "build_cached",
     "conversion_path",
     "convert_cached",
     "default_cache_dir",

@@ -27,7 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
-from benchharness.case import Selector
+from benchharness.case import DatasetSpec, Selector
 from benchharness.errors import SuiteError, did_you_mean, unknown_name
 from benchharness.settings import MeasureSettings
 from benchharness.signature import InputSpec
@@ -69,6 +69,9 @@ class ModelEntry(StrictModel):
         None, description="Override or complete the inputs the source describes; required when it describes none."
     )
     dims: dict[str, PositiveInt] = Field(default_factory=dict, description="Values of symbolic input dimensions.")
+    dataset: DatasetSpec | None = Field(
+        None, description="The dataset the model is scored on (accuracy, fidelity) and how its input is fed from it."
+    )
 
     def options(self) -> dict[str, Any]:
         """The source's own options."""
@@ -240,7 +243,7 @@ def _message(err: dict[str, Any]) -> str:
     if err["type"] == "int_parsing_size":
         return f"expected an integer, got {err['input']!r}, which is too large for one"
     if err["type"] == "model_type":  # pydantic names the model class, which users never see
-        required = {"ModelEntry": " with 'source'", "PluginEntry": " with 'name'"}
+        required = {"ModelEntry": " with 'source'", "PluginEntry": " with 'name'", "DatasetSpec": " with 'name'"}
         return f"Input should be a mapping{required.get(err['ctx']['class_name'], '')}, got {_kind(err['input'])}"
     if err["type"] == "literal_error" and isinstance(err["input"], str):
         return msg + did_you_mean(err["input"], re.findall(r"'([^']*)'", err["ctx"]["expected"]))
@@ -288,10 +291,25 @@ def check_suite(doc: LocatedDocument, path: Path, host: PluginHost | None = None
             loaded.models, model_problems = resolve_models(doc, suite, host, path.resolve().parent)
             problems += model_problems
         if not problems:
+            problems += _attach_datasets(doc, suite, loaded.models or [])
+        if not problems:
             problems += check_pairings(doc, loaded, host)
     if problems:
         raise SuiteError(_sorted(problems, doc))
     return loaded
+
+
+def _attach_datasets(doc: LocatedDocument, suite: Suite, models: list[ModelSpec]) -> list[str]:
+    """Give each model spec its ``dataset`` entry, checked against the model's resolved inputs."""
+    from benchharness.feeding import check_dataset
+
+    problems: list[str] = []
+    for i, (entry, spec) in enumerate(zip(suite.models, models)):
+        if entry.dataset is None:
+            continue
+        problems += check_dataset(doc, ("models", i, "dataset"), spec.label, entry.dataset, spec.inputs or [])
+        spec.dataset = entry.dataset
+    return problems
 
 
 def _dedupe(problems: list[str], doc: LocatedDocument) -> list[str]:
@@ -350,7 +368,8 @@ def check_plugins(doc: LocatedDocument, suite: Suite, host: PluginHost) -> list[
         if provided is None:
             problems.append(doc.error(name_loc, unknown_name(noun, name, host.items[kind])))
             return False
-        entry_fields = tuple(ModelEntry.model_fields) if kind == "model_sources" else ("name",)
+        own_keys = {"model_sources": tuple(ModelEntry.model_fields), "datasets": tuple(DatasetSpec.model_fields)}
+        entry_fields = own_keys.get(kind, ("name",))
         as_sent = ""
         try:
             provided.cls.Options.model_validate(options)
@@ -368,6 +387,9 @@ def check_plugins(doc: LocatedDocument, suite: Suite, host: PluginHost) -> list[
 
     for i, model in enumerate(suite.models):
         check("model_sources", "model source", model.source, model.options(), ("models", i), ("models", i, "source"))
+        if model.dataset is not None:
+            where: Loc = ("models", i, "dataset")
+            check("datasets", "dataset", model.dataset.name, model.dataset.options(), where, where + ("name",))
     for i, variant in enumerate(suite.compressions):
         for j, step in enumerate(variant_steps(variant)):
             loc: Loc = ("compressions", i, j) if isinstance(variant, list) else ("compressions", i)

@@ -25,30 +25,37 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from benchharness.api import (
     PROTOCOL,
     CaseContext,
+    DatasetContext,
+    DatasetInputs,
+    LabelledData,
     ModelArtifact,
     ModelContext,
     PluginSelection,
+    ReferenceOutputs,
     TargetContext,
     WorkerPayload,
     Workspace,
     _describe_error,
     checked_value,
+    feed_dataset,
 )
-from benchharness.case import Case
+from benchharness.case import Case, ItemSpec
 from benchharness.errors import BenchError
 from benchharness.fileio import atomic_write_text
-from benchharness.results import CaseResult, CaseRuntime, MemoryLimit, MetricValue, Stage, Status
+from benchharness.results import CaseResult, CaseRuntime, MemoryLimit, MetricValue, Provenance, Stage, Status
 
 Checkpoint = Callable[[CaseRuntime], None]
 
 __all__ = [
     "Checkpoint",
+    "dataset_loader",
     "failed_result",
     "in_own_process",
     "main",
@@ -57,6 +64,7 @@ __all__ = [
     "open_backend",
     "out_of_memory",
     "prepare_model",
+    "reference_runner",
     "release_memory_limit",
     "run_case",
     "utc_now",
@@ -296,6 +304,13 @@ def _run_on_target(
         used.append(host.get("converters", converter).provenance())
     with open_backend(case, backend_cls, target_ctx, artifact) as ctx:
         ctx.on_phase.append(snapshots.take)
+
+        def record(provenance: Provenance) -> None:
+            if provenance not in used:
+                used.append(provenance)
+
+        ctx.dataset_loader = dataset_loader(case, host, workspace, record)
+        ctx.reference_runner = reference_runner(ctx, host, workspace, target_ctx, record, result.warnings.append)
         runtime.backend = _backend_info(ctx.backend, result.warnings)
 
         reached("scenario")
@@ -362,6 +377,157 @@ def prepare_model(
     )
     stage("backend", artifact)
     return artifact
+
+
+def dataset_loader(
+    case: Case, host: Any, workspace: Workspace, record: Callable[[Provenance], None] | None = None
+) -> Callable[[], DatasetInputs]:
+    """What :meth:`CaseContext.dataset` calls: load the model's dataset and feed it to the model's inputs.
+
+    The dataset plugin's ``load`` runs once; its samples feed the input the
+    ``dataset`` entry names (:func:`~benchharness.api.feed_dataset`), and every
+    other input gets the case's seeded values for that many samples.  The
+    ``limit`` keeps the first samples.  ``record`` receives the dataset
+    plugin's provenance.  Any failure is a :class:`BenchError`.
+    """
+
+    def load() -> DatasetInputs:
+        import hashlib
+
+        from benchharness.feeding import fed_input
+        from benchharness.inputs import fixed_specs, make_inputs
+
+        spec = case.model.dataset
+        if spec is None:
+            raise BenchError(f"model {case.model.label!r} has no dataset: give it one under 'dataset' in the suite")
+        provided = host.get("datasets", spec.name)
+        if record is not None:
+            record(provided.provenance())
+        reason = provided.cls.unavailable_reason()
+        if reason:
+            raise BenchError(f"dataset {spec.name!r} is unavailable: {reason}")
+        options = provided.cls.Options.model_validate(spec.options())
+        ctx = DatasetContext(base_dir=workspace.base_dir, cache_dir=workspace.cache_dir, seed=case.measure.seed)
+        try:
+            data = provided.cls().load(options, ctx)
+        except BenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the plugin's failure, on one line
+            raise BenchError(f"dataset {spec.name!r} failed to load: {_describe_error(exc)}") from exc
+        if not isinstance(data, LabelledData):
+            raise BenchError(f"dataset {spec.name!r} returned {type(data).__name__}, not LabelledData")
+        data = data.checked(spec.name)
+        if spec.limit is not None and spec.limit < len(data.labels):
+            data = replace(data, inputs=data.inputs[: spec.limit], labels=data.labels[: spec.limit])
+        specs = case.model.inputs or []
+        target = fed_input(spec, specs, case.model.label)
+        count = len(data.labels)
+        fed = feed_dataset(data, spec, target, case.model.dims)
+        inputs = make_inputs(fixed_specs([s for s in specs if s.name != target.name], count, case.model.dims),
+                             case.measure.seed)  # fmt: skip
+        inputs[target.name] = fed
+        feeding = spec.model_dump(exclude={"name"}, exclude_none=True)
+        feeding = {k: v for k, v in feeding.items() if k not in spec.options()}
+        info = {
+            **data.info,
+            "samples": count,
+            "feeding": feeding,
+            "fed_input": target.name,
+            "fed_sha256": hashlib.sha256(fed.tobytes()).hexdigest(),
+        }
+        return DatasetInputs(
+            name=spec.name,
+            inputs=inputs,
+            labels=data.labels.astype("int64"),
+            fed=target.name,
+            classes=data.classes,
+            info=info,
+        )
+
+    return load
+
+
+def reference_runner(
+    ctx: CaseContext,
+    host: Any,
+    workspace: Workspace,
+    target: TargetContext,
+    record: Callable[[Provenance], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Callable[[dict[str, Any], tuple[str, ...]], ReferenceOutputs]:
+    """What :meth:`CaseContext.reference_outputs` calls: run the case's uncompressed model on a reference backend.
+
+    The first of the backends asked for that is installed and reaches the
+    source's format through converters is used, with its default options, on
+    the CPU with the target's threads.  When that is the case itself (no
+    compression, that backend with default options, on the CPU), the case's
+    own backend runs the inputs once.  Otherwise the model is prepared as for
+    a case (cached conversions) and loaded in this process beside the case's.
+    """
+    case = ctx.case
+
+    def run(inputs: dict[str, Any], backends: tuple[str, ...]) -> ReferenceOutputs:
+        from benchharness.feeding import infer_in_batches
+
+        name, backend_cls = _reference_backend(case, host, backends)
+        if record is not None:
+            record(host.get("backends", name).provenance())
+        if _is_reference(case, backend_cls, name, target):
+            details = {"content_hash": ctx.artifact.content_hash}
+            return ReferenceOutputs(backend=name, outputs=ctx.infer_all(inputs), is_case=True, details=details)
+        ref_case = case.model_copy(
+            update={"compressions": [], "variant": "none", "backend": ItemSpec(name=name, label=name)}
+        )
+        artifact = prepare_model(ref_case, host, workspace, backend_cls, warn=warn)
+        for converter in artifact.info.get("conversions", []):
+            if record is not None:
+                record(host.get("converters", converter).provenance())
+        cpu = TargetContext(device="cpu", threads=target.threads, cores=target.cores)
+        backend = backend_cls(backend_cls.Options.model_validate({}), cpu)
+        try:
+            backend.load(artifact)
+            outputs = infer_in_batches(backend, inputs, case.batch, ctx.batch_axes(inputs))
+            details = {"content_hash": artifact.content_hash, "runtime": _backend_info(backend, [])}
+        finally:
+            backend.close()
+        return ReferenceOutputs(backend=name, outputs=outputs, is_case=False, details=details)
+
+    return run
+
+
+def _reference_backend(case: Case, host: Any, backends: tuple[str, ...]) -> tuple[str, type]:
+    """The first of ``backends`` that is installed and can take the case's model as its source produces it."""
+    from benchharness.models import conversion_path
+
+    source = host.get("model_sources", case.model.source).cls
+    fmt = source().output_format(source.Options.model_validate(case.model.options))
+    tried = []
+    for name in backends:
+        provided = host.items["backends"].get(name)
+        if provided is None:
+            tried.append(f"{name} (not installed)")
+            continue
+        reason = provided.cls.unavailable_reason()
+        if reason:
+            tried.append(f"{name} ({reason})")
+            continue
+        if conversion_path(fmt, provided.cls.formats, host) is None:
+            tried.append(f"{name} (takes {', '.join(provided.cls.formats)}; no converter from {fmt})")
+            continue
+        return name, provided.cls
+    raise BenchError(f"no reference backend can run model {case.model.label!r} ({fmt}): tried {'; '.join(tried)}")
+
+
+def _is_reference(case: Case, backend_cls: type, name: str, target: TargetContext) -> bool:
+    """Whether the case is its own reference: uncompressed, on ``name`` with default options, on the CPU."""
+    # "none" is the baseline variant (the suite's default compression): the model as its source gives it.
+    if any(step.name != "none" for step in case.compressions) or case.backend.name != name or target.device != "cpu":
+        return False
+    own = {k: v for k, v in case.backend.options.items() if k not in ("label", "threads")}
+    ignored = {"label", "threads"}
+    return backend_cls.Options.model_validate(own).model_dump(exclude=ignored) == backend_cls.Options().model_dump(
+        exclude=ignored
+    )
 
 
 class _Snapshots:

@@ -509,7 +509,7 @@ PLUGIN_OPTION_CASES = {
         """,
         [
             "{p}:3 models[0].path: Field required",
-            "{p}:4 models[0].pth: unknown field (did you mean 'path'?); known: dims, inputs, name, path, source",
+            "{p}:4 models[0].pth: unknown field (did you mean 'path'?); known: dataset, dims, inputs, name, path, source",
         ],
     ),
     "compression-option": (

@@ -30,6 +30,7 @@ from benchharness.api import (
     Compression,
     Converter,
     Dataset,
+    DatasetContext,
     Job,
     LabelledData,
     Metric,
@@ -377,8 +378,8 @@ class Ramp(Dataset):
     name = "ramp"
     description = "labels equal to the input index"
 
-    def load(self, options: BaseModel, seed: int) -> LabelledData:
-        return LabelledData(inputs={"x": np.arange(4, dtype=np.float32)}, labels=np.arange(4))
+    def load(self, options: BaseModel, ctx: DatasetContext) -> LabelledData:
+        return LabelledData(inputs=np.arange(4, dtype=np.float32)[:, None], labels=np.arange(4), images=False)
 
 
 @hookimpl
