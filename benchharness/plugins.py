@@ -42,6 +42,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("onnxruntime", "benchharness_onnxruntime"),
     ("openvino", "benchharness_openvino"),
     ("zoo", "benchharness_zoo"),
+    ("datasets", "benchharness_datasets"),
     ("cpu", "benchharness_cpu"),
     ("cuda", "benchharness_cuda"),
     ("memory", "benchharness_memory"),

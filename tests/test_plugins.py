@@ -61,7 +61,7 @@ def test_third_party_plugin_is_discovered_and_broken_one_only_warns(third_party)
     assert (fake.version, fake.origin, fake.module) == ("1.2.3", "entry point (benchharness-fake)", "bh_testplugin")
     provided = host.get("backends", "scripted")
     assert provided.provenance() == Provenance(kind="backends", name="scripted", plugin="fake", version="1.2.3")
-    assert set(host.names("datasets")) == {"ramp"}
+    assert set(host.names("datasets")) == {"ramp", "digits", "npz", "image-folder"}
     assert warnings == [
         "benchharness: warning: plugin 'broken' failed to import: ImportError: this plugin is broken on purpose"
     ]
