@@ -3,15 +3,17 @@
 MobileNetV2-style inverted residuals, ShuffleNetV2-style units, SqueezeNet-style
 fire modules and a plain ResNet-style baseline, each with width and depth
 multipliers, input size, class count and activation as options.  Weights are
-random but reproducible from the case seed: the zoo is for speed, size and
-design comparisons (depth vs width, activation, block type).
+random but reproducible from the case seed (``weights: random``, for speed, size
+and design comparisons: depth vs width, activation, block type), or trained on
+scikit-learn's handwritten digits (``weights: digits``, for real accuracy):
+trained on first use by :mod:`benchharness_zoo.train`, seeded, and cached.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, Field, PositiveFloat, PositiveInt, model_validator
 
 from benchharness.api import ModelArtifact, ModelContext, ModelSignature, ModelSource, Options, TensorSpec
 from benchharness.hookspecs import hookimpl
@@ -32,6 +34,22 @@ class ZooOptions(Options):
     num_classes: PositiveInt = 1000
     in_channels: PositiveInt = 3
     activation: Literal[ACTIVATION_NAMES] = "relu"  # type: ignore[valid-type]
+    weights: Literal["random", "digits"] = Field(
+        "random",
+        description="random: drawn from the case seed; digits: trained on the digits training split on first use "
+        "(seeded, cached; needs num_classes 10 and scikit-learn).",
+    )
+
+    @model_validator(mode="after")
+    def _digits_have_ten_classes(self) -> ZooOptions:
+        if self.weights == "digits" and self.num_classes != 10:
+            raise ValueError(f"weights 'digits' train 10 classes; set num_classes: 10, not {self.num_classes}")
+        return self
+
+
+def build_kwargs(options: ZooOptions) -> dict[str, Any]:
+    """The keyword arguments of ``benchharness_zoo.models.build_model`` that ``options`` give, besides ``arch``."""
+    return options.model_dump(include={"width", "depth", "input_size", "num_classes", "activation", "in_channels"})
 
 
 class ZooSource(ModelSource):
@@ -65,23 +83,25 @@ class ZooSource(ModelSource):
         )
 
     def load(self, options: ZooOptions, ctx: ModelContext) -> ModelArtifact:  # type: ignore[override]
-        """Build the model with weights drawn from the case seed."""
+        """Build the model with weights drawn from the case seed, or trained on digits (cached)."""
         import torch
         from benchharness_torch import module_artifact
 
         from benchharness_zoo.models import build_model
 
         torch.manual_seed(ctx.seed)
-        module = build_model(
-            options.arch,
-            width=options.width,
-            depth=options.depth,
-            input_size=options.input_size,
-            num_classes=options.num_classes,
-            activation=options.activation,
-            in_channels=options.in_channels,
-        )
-        return module_artifact(module, identity=f"zoo:{options.model_dump_json()}:seed={ctx.seed}")
+        module = build_model(options.arch, **build_kwargs(options))
+        training = None
+        if options.weights == "digits":
+            from benchharness_zoo.train import digits_weights
+
+            state, training = digits_weights(options, ctx)
+            module.load_state_dict(state)
+            module.eval()
+        artifact = module_artifact(module, identity=f"zoo:{options.model_dump_json()}:seed={ctx.seed}")
+        if training is not None:
+            artifact.info["training"] = training
+        return artifact
 
 
 @hookimpl
