@@ -106,7 +106,7 @@ def build(results: RunResults) -> Table:
             if name not in metric_names:
                 metric_names.append(name)
                 units[name] = "?"
-    metric_names = _beside_latency(metric_names)
+    metric_names = _beside_latency(_suite_order(metric_names, cases))
     estimated = {name: _estimates(cases, name) for name in metric_names}
 
     columns = [Column(a, a) for a in shown_axes] + [Column("status", "status")]
@@ -196,6 +196,18 @@ def _beside_latency(names: list[str]) -> list[str]:
     if anchor is None or not moved:
         return names
     return rest[:anchor] + moved + rest[anchor:]
+
+
+def _suite_order(names: list[str], cases: list[CaseResult]) -> list[str]:
+    """``names`` in the order the suite lists its metrics; a figure it does not list (a scenario's second output,
+    such as ``throughput``) stays right after the one it followed."""
+    listed = {spec.name: i for i, spec in enumerate(cases[0].config.metrics)} if cases else {}
+    keys: dict[str, float] = {}
+    last = -1.0
+    for name in names:
+        last = float(listed[name]) if name in listed else last + 0.001
+        keys[name] = last
+    return sorted(names, key=keys.__getitem__)
 
 
 def _is_estimate(metric: MetricValue) -> bool:
