@@ -23,6 +23,7 @@ from pydantic import (
     Discriminator,
     Field,
     PositiveInt,
+    StringConstraints,
     Tag,
     ValidationError,
 )
@@ -86,21 +87,24 @@ def _entry_kind(value: Any) -> str:
     return "<list>" if isinstance(value, list) else "<name>" if isinstance(value, str) else "<step>"
 
 
+#: A plugin item named alone: a name, never an empty string.
+ItemName = Annotated[str, StringConstraints(min_length=1)]
+
 # A callable discriminator validates each entry against the one member its type
 # selects, so a bad entry gets one error, not one per union member.
 StepEntry = Annotated[
-    Annotated[str, Tag("<name>")] | Annotated[CompressionStep, Tag("<step>")],
+    Annotated[ItemName, Tag("<name>")] | Annotated[CompressionStep, Tag("<step>")],
     Discriminator(_entry_kind),
 ]
 VariantEntry = Annotated[
-    Annotated[str, Tag("<name>")]
+    Annotated[ItemName, Tag("<name>")]
     | Annotated[CompressionStep, Tag("<step>")]
     | Annotated[list[StepEntry], Tag("<list>")],
     Discriminator(_entry_kind),
 ]
 #: A scenario or metric: its name, or a mapping with ``name`` and its options.
 ItemEntry = Annotated[
-    Annotated[str, Tag("<name>")] | Annotated[PluginEntry, Tag("<step>")],
+    Annotated[ItemName, Tag("<name>")] | Annotated[PluginEntry, Tag("<step>")],
     Discriminator(_entry_kind),
 ]
 

@@ -299,6 +299,16 @@ SHAPE_CASES = {
         ["{p}:2 models: List should have at least 1 item after validation, not 0"],
     ),
     "empty-name": (BASE.replace("name: s", "name: ''"), ["{p}:1 name: String should have at least 1 character"]),
+    # Found by the fuzz test: an empty name in a list of names reached PluginEntry(name='') unvalidated.
+    "empty-metric-and-variant-names": (
+        BASE + "metrics: [latency, '']\ncompressions: ['', [none, '']]\nscenarios: ['']\n",
+        [
+            "{p}:7 metrics[1]: String should have at least 1 character",
+            "{p}:8 compressions[0]: String should have at least 1 character",
+            "{p}:8 compressions[1][1]: String should have at least 1 character",
+            "{p}:9 scenarios[0]: String should have at least 1 character",
+        ],
+    ),
     "batch-sizes-scalar": (BASE + "batch_sizes: one\n", ["{p}:7 batch_sizes: Input should be a valid list"]),
     "batch-sizes-word-item": (
         BASE + "batch_sizes: [1, two]\n",
