@@ -507,11 +507,13 @@ def loaded_context(
     prepared, as the worker does before the scenario.  No target is applied
     to this process: the backend gets ``TargetContext(device, threads)``.
     ``ctx.observers`` is empty; add to it to test an observer against the
-    real backend.
+    real backend.  ``ctx.dataset()`` (the model's ``dataset`` entry, fed as a
+    run feeds it) and ``ctx.reference_outputs()`` work as in a worker, so an
+    accuracy or fidelity metric can be tested here too.
     """
     from benchharness.api import Workspace
     from benchharness.models import default_cache_dir
-    from benchharness.worker import open_backend, prepare_model
+    from benchharness.worker import dataset_loader, open_backend, prepare_model, reference_runner
 
     host = _host(plugins, host)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -524,8 +526,12 @@ def loaded_context(
         reason = backend_cls.unavailable_reason()
         if reason:
             raise BenchError(f"backend {case.backend.name!r} is unavailable: {reason}")
-        artifact = prepare_model(case, host, Workspace(base_dir=folder, cache_dir=cache), backend_cls)
-        with open_backend(case, backend_cls, TargetContext(device=device, threads=threads), artifact) as ctx:
+        workspace = Workspace(base_dir=folder, cache_dir=cache)
+        target = TargetContext(device=device, threads=threads)
+        artifact = prepare_model(case, host, workspace, backend_cls)
+        with open_backend(case, backend_cls, target, artifact) as ctx:
+            ctx.dataset_loader = dataset_loader(case, host, workspace)
+            ctx.reference_runner = reference_runner(ctx, host, workspace, target)
             yield ctx
 
 

@@ -304,3 +304,15 @@ def test_loaded_contexts_of_two_backends_compute_the_same_logits() -> None:
         assert ort.backend.runtime_info()["threads"] == 1
         assert make_metric("model_size").collect(ort).details["format"] == "onnx"
     assert ort.backend.session is None  # closed on exit
+
+
+def test_a_loaded_context_scores_on_the_models_dataset_and_against_its_reference() -> None:
+    pytest.importorskip("sklearn")
+    model = {**TINY, "dataset": {"name": "digits", "limit": 40}}
+    with loaded_context(model=model, backend="onnxruntime", metrics=["latency", "accuracy", "fidelity"]) as ctx:
+        data = ctx.dataset()
+        assert data.labels.shape == (40,) and data.inputs["input"].shape == (40, 3, 32, 32)
+        accuracy = make_metric("accuracy").collect(ctx)
+        assert accuracy.unit == "%" and 0 <= accuracy.value <= 100
+        fidelity = make_metric("fidelity").collect(ctx)  # random weights: ONNX Runtime against torch, same answers
+        assert fidelity.value == 100.0
