@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from pairing import run_together, verdict
+from pairing import fixed_time_measure, only_case, run_command, run_together, verdict
 
 MODEL = "{source: zoo, arch: mobilenet_v2, width: 0.5, input_size: 96, num_classes: 10}"
 METRICS = {"plain": "[latency]", "observed": "[latency, memory, energy]"}
@@ -42,23 +41,13 @@ METRICS = {"plain": "[latency]", "observed": "[latency, memory, energy]"}
 def suite(path: Path, metrics: str, core: int, seconds: float) -> Path:
     path.write_text(
         f"name: observers\nmodels: [{MODEL}]\nbackends: [{{name: onnxruntime}}]\n"
-        f"targets: [{{name: cpu, threads: 1, cores: [{core}]}}]\nmetrics: {metrics}\n"
-        f"measure: {{min_time: {seconds}, max_time: {seconds}, target_ci: 0.0001, max_samples: 10000000,\n"
-        f"          warmup: {{min_time: 1.0, max_time: 2.0}}, timeout: {seconds * 4 + 60}}}\n"
+        f"targets: [{{name: cpu, threads: 1, cores: [{core}]}}]\nmetrics: {metrics}\n" + fixed_time_measure(seconds)
     )
     return path
 
 
-def command(suite_path: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "benchharness", "run", str(suite_path), "-q", "-o", str(out), "--format", "json"]
-
-
 def figures(done: subprocess.CompletedProcess) -> dict[str, Any]:
-    match = re.search(r"^results: (.+)$", done.stderr, re.M)
-    if done.returncode != 0 or not match:
-        raise RuntimeError(f"benchharness run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    (case,) = json.loads(Path(match.group(1)).read_text())["cases"]
-    metrics = case["metrics"]
+    metrics = only_case(done)["metrics"]
     out = {"latency_ms": metrics["latency"]["value"], "samples": metrics["latency"]["summary"]["count"]}
     if "memory" in metrics:
         out["memory_mb"] = metrics["memory"]["value"]
@@ -114,14 +103,14 @@ def main() -> int:
             suites = {(side, core): suite(work / f"{side}-{core}.yaml", metrics, core, args.time)
                       for side, metrics in METRICS.items() for core in cores[:2]}  # fmt: skip
             # Convert the model once, before the rounds, so neither side pays for the export.
-            subprocess.run(command(suites["plain", cores[0]], work / "warm"), capture_output=True, check=True)
+            subprocess.run(run_command(suites["plain", cores[0]], work / "warm"), capture_output=True, check=True)
             print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
             for r in range(args.rounds):
                 plain_core, observed_core = (cores[0], cores[1]) if r % 2 == 0 else (cores[1], cores[0])
                 first, second = ("plain", "observed") if r % 2 == 0 else ("observed", "plain")
                 core_of = {"plain": plain_core, "observed": observed_core}
-                done = run_together(command(suites[first, core_of[first]], work / "out"),
-                                    command(suites[second, core_of[second]], work / "out"))  # fmt: skip
+                done = run_together(run_command(suites[first, core_of[first]], work / "out"),
+                                    run_command(suites[second, core_of[second]], work / "out"))  # fmt: skip
                 row: dict[str, Any] = {"round": r, "cores": core_of, "started_first": first}
                 row.update({side: figures(d) for side, d in zip((first, second), done)})
                 row["ratio"] = row["observed"]["latency_ms"] / row["plain"]["latency_ms"]

@@ -46,7 +46,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pairing import run_together, verdict
+from pairing import fixed_time_measure, only_case, run_command, run_together, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = {"arch": "mobilenet_v2", "width": 1.0, "input_size": 224, "num_classes": 1000}
@@ -72,35 +72,24 @@ def suite(path: Path, model: Path, scenario: str, seconds: float, core: int | No
     hint = "latency" if scenario == "latency" else "throughput"
     metrics = "[latency]" if scenario == "latency" else "[throughput, request_latency]"
     target = f"targets: [{{name: cpu, threads: 1, cores: [{core}]}}]\n" if core is not None else ""
-    # The latency scenario samples for exactly `seconds` (min_time = max_time, a CI target it cannot reach),
-    # as benchmark_app runs for -t seconds.
     path.write_text(
         f"name: ov-{scenario}\n"
         f"models: [{{source: onnx, path: {model}, name: mnv2}}]\n"
         f"backends: [{{name: openvino, hint: {hint}, precision: f32}}]\n"
         f"{target}"
         f"scenarios: [{scenario}]\n"
-        f"metrics: {metrics}\n"
-        f"measure: {{min_time: {seconds}, max_time: {seconds}, target_ci: 0.0001, max_samples: 10000000,\n"
-        f"          warmup: {{min_time: 1.0, max_time: 2.0}}, timeout: {seconds * 4 + 60}}}\n"
+        f"metrics: {metrics}\n" + fixed_time_measure(seconds)
     )
     return path
 
 
-def harness_command(suite_path: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "benchharness", "run", str(suite_path), "-q", "-o", str(out), "--format", "json"]
-
-
 def harness(suite_path: Path, out: Path, scenario: str) -> dict[str, Any]:
-    done = subprocess.run(harness_command(suite_path, out), capture_output=True, text=True)
+    done = subprocess.run(run_command(suite_path, out), capture_output=True, text=True)
     return harness_result(done, scenario)
 
 
 def harness_result(done: subprocess.CompletedProcess, scenario: str) -> dict[str, Any]:
-    match = re.search(r"^results: (.+)$", done.stderr, re.M)
-    if done.returncode != 0 or not match:
-        raise RuntimeError(f"benchharness run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    (case,) = json.loads(Path(match.group(1)).read_text())["cases"]
+    case = only_case(done)
     metrics = case["metrics"]
     if scenario == "latency":
         summary = metrics["latency"]["summary"]
@@ -144,7 +133,7 @@ def concurrent_pair(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Both sides at once, benchmark_app on ``core`` and starting ``delay`` s after the harness (on the suite's core)."""
     h_done, a_done = run_together(
-        harness_command(suite_path, out), benchmark_app_command(model, scenario, seconds, core), delay
+        run_command(suite_path, out), benchmark_app_command(model, scenario, seconds, core), delay
     )
     return harness_result(h_done, scenario), benchmark_app_result(a_done, scenario)
 

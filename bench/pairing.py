@@ -9,10 +9,37 @@ interval of that median.
 
 from __future__ import annotations
 
+import json
+import re
 import statistics
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
+
+
+def fixed_time_measure(seconds: float) -> str:
+    """A suite's ``measure`` that samples for exactly ``seconds`` (min_time = max_time, a CI target it cannot
+    reach), as benchmark_app runs for ``-t`` seconds, after 1-2 s of warm-up."""
+    return (
+        f"measure: {{min_time: {seconds}, max_time: {seconds}, target_ci: 0.0001, max_samples: 10000000,\n"
+        f"          warmup: {{min_time: 1.0, max_time: 2.0}}, timeout: {seconds * 4 + 60}}}\n"
+    )
+
+
+def run_command(suite_path: Path, out: Path) -> list[str]:
+    """``benchharness run`` of ``suite_path`` into ``out``, quiet, printing JSON."""
+    return [sys.executable, "-m", "benchharness", "run", str(suite_path), "-q", "-o", str(out), "--format", "json"]
+
+
+def only_case(done: subprocess.CompletedProcess) -> dict[str, Any]:
+    """The one case of the results file a finished ``benchharness run`` named on stderr; an error if it failed."""
+    match = re.search(r"^results: (.+)$", done.stderr, re.M)
+    if done.returncode != 0 or not match:
+        raise RuntimeError(f"benchharness run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    (case,) = json.loads(Path(match.group(1)).read_text())["cases"]
+    return case
 
 
 def run_together(first: list[str], second: list[str], delay: float = 0.0) -> tuple[subprocess.CompletedProcess, ...]:
