@@ -35,6 +35,19 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _processes(text: str) -> int:
+    """An argparse type: a whole number of worker processes, 1 to 1000."""
+    from benchharness.settings import MAX_REPEAT
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_REPEAT:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes from 1 to {MAX_REPEAT}, got {text!r}")
+    return value
+
+
 def _plugin_option(parser: argparse.ArgumentParser, dest: str) -> None:
     parser.add_argument("-p", "--plugin", action="append", default=[], dest=dest, metavar="MODULE", help=PLUGIN_HELP)
 
@@ -65,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="how each case's worker starts: process (default, isolated), inline (this process: debugging), "
         "or one a plugin adds",
+    )
+    run.add_argument(
+        "--repeat",
+        type=_processes,
+        metavar="N",
+        help="worker processes per case, round-robin over the cases (overrides measure.repeat; "
+        "default: the suite's, else $BENCHHARNESS_REPEAT, else 3)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
@@ -359,6 +379,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         plugins=PluginSelection(extra=modules, blocked=blocked, autoload=host.autoload),
         launcher=args.launcher,
         timeout=args.timeout,
+        repeat=args.repeat,
     )
     started = time.perf_counter()
     progress = Progress() if args.quiet else _progress_printer(started)
@@ -426,8 +447,9 @@ def _progress_printer(started: float) -> Any:
         seconds = int(time.perf_counter() - started)
         return f"{seconds // 60}:{seconds % 60:02d}"
 
-    def start(index: int, total: int, case: Any) -> None:
-        print(f"[{index}/{total}] {case.id} ...", file=sys.stderr, flush=True)
+    def start(index: int, total: int, case: Any, process: int, processes: int) -> None:
+        which = f" (process {process} of {processes})" if processes > 1 else ""
+        print(f"[{index}/{total}] {case.id}{which} ...", file=sys.stderr, flush=True)
 
     def finish(index: int, total: int, case: Any, result: Any) -> None:
         lat = result.metrics.get("latency")

@@ -22,7 +22,7 @@ from benchharness.machine import Machine
 from benchharness.signature import InputSpec
 from benchharness.stats import Summary
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: The most samples a figure's summary may count: far beyond any run, and where scipy's CI ranks still work.
 MAX_SAMPLE_COUNT = 2**31
 #: How a case ended.  ``oom``: it ran out of memory (a ``MemoryError``, a C++ allocation failure, or the kernel's
@@ -34,6 +34,39 @@ FAILED_STATUSES: tuple[str, ...] = ("error", "timeout", "crashed", "oom")
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Spread(BaseModel):
+    """How one figure varied between the worker processes of a repeated case (``--repeat``).
+
+    ``values`` holds each process's headline value, in run order.  The CI
+    bounds the centre of those values at ``ci_level``; ``method`` says how
+    (see :func:`benchharness.repeats.between_ci`).  It is ``None`` when the
+    values cannot give one (fewer than two, or a value that is not positive).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    values: list[float] = Field(min_length=1)
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    method: str
+
+    @property
+    def processes(self) -> int:
+        """How many processes gave the figure."""
+        return len(self.values)
+
+    @property
+    def ci_rel_halfwidth(self) -> float:
+        """The larger side of the CI relative to its centre (``inf`` when there is no CI)."""
+        import math
+
+        if self.ci_low is None or self.ci_high is None or self.ci_low <= 0:
+            return math.inf
+        centre = math.sqrt(self.ci_low * self.ci_high)  # the CI is symmetric on a log scale
+        return max(centre - self.ci_low, self.ci_high - centre) / centre
 
 
 class MetricValue(BaseModel):
@@ -55,6 +88,12 @@ class MetricValue(BaseModel):
     samples: list[int] | list[float] | None = None
     method: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    #: Which direction is better: ``"lower"`` (latency, memory, energy) or ``"higher"`` (throughput, accuracy).
+    #: A plugin may leave it ``None``: the worker fills it from the observer's or metric's ``better``.
+    better: Literal["lower", "higher"] | None = None
+    #: Set by the runner on a figure combined from several worker processes (``--repeat``): how it varied
+    #: between them.  ``value`` is then the median of the processes' values and ``summary`` pools their samples.
+    between: Spread | None = None
 
     @field_validator("value", mode="before")
     @classmethod
@@ -138,24 +177,38 @@ class Provenance(_Record):
     version: str
 
 
-class CaseResult(_Record):
-    """The outcome of one case."""
+class Outcome(_Record):
+    """How a worker process ended, and what it measured: the fields a case and each of its processes share."""
 
-    case_id: str
-    config: Case
     status: Status
-    #: Why the case did not end ok; for a ``skipped`` case, what this machine lacks.
+    #: Why it did not end ok; for a ``skipped`` case, what this machine lacks.
     error: str | None = None
     traceback: str | None = None
     started_at: str
     duration_s: float
     launcher: str | None = None
     metrics: dict[str, MetricValue] = Field(default_factory=dict)
-    #: Figures that failed, by name; the case's other figures are kept.
+    #: Figures that failed, by name; the other figures are kept.
     metric_errors: dict[str, str] = Field(default_factory=dict)
     runtime: CaseRuntime = Field(default_factory=CaseRuntime)
-    provenance: list[Provenance] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+
+
+class ProcessRun(Outcome):
+    """One worker process of a repeated case: its outcome, its own figures (with their raw samples) and runtime."""
+
+    index: int = Field(ge=1, description="1 for the case's first process, and so on.")
+
+
+class CaseResult(Outcome):
+    """The outcome of one case."""
+
+    case_id: str
+    config: Case
+    provenance: list[Provenance] = Field(default_factory=list)
+    #: Each worker process of a repeated case (``--repeat N``), in run order; empty for a case run in one
+    #: process.  The outcome fields then combine them: ``metrics`` by :func:`benchharness.repeats.combine`.
+    processes: list[ProcessRun] = Field(default_factory=list)
 
 
 class Refusal(_Record):
@@ -291,8 +344,18 @@ def _upgrade_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _upgrade_3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 to 4: nothing to reshape.
+
+    Version 4 added ``CaseResult.processes`` (repeats across processes), ``MetricValue.between``
+    and ``MetricValue.better``; a version-3 case ran in one process and its figures name no
+    direction (a comparison infers it from the unit).
+    """
+    return data
+
+
 #: ``UPGRADES[n]`` turns a version-``n`` document into a version ``n + 1`` one.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1, 2: _upgrade_2}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1, 2: _upgrade_2, 3: _upgrade_3}
 
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,16 @@ from benchharness.case import Case
 from benchharness.errors import BenchError, PluginError
 from benchharness.models import default_cache_dir
 from benchharness.plugins import PluginHost, plugin_code
-from benchharness.results import CaseResult, RunResults, SuiteRecord, ToolInfo, load_results, save_results
+from benchharness.repeats import as_process, case_repeat, combine, process_ok, process_runs
+from benchharness.results import (
+    CaseResult,
+    ProcessRun,
+    RunResults,
+    SuiteRecord,
+    ToolInfo,
+    load_results,
+    save_results,
+)
 from benchharness.suite import LoadedSuite
 from benchharness.worker import failed_result, utc_now
 
@@ -96,7 +105,9 @@ def _stop_on_signals() -> Iterator[None]:
 class Progress:
     """Callbacks the runner reports to; the CLI prints them."""
 
-    start: Callable[[int, int, Case], None] = lambda index, total, case: None
+    #: ``(index, total, case, process, processes)``: the ``index``-th of ``total`` worker processes starts;
+    #: it is process ``process`` of the ``processes`` its case runs in.
+    start: Callable[[int, int, Case, int, int], None] = lambda index, total, case, process, processes: None
     finish: Callable[[int, int, Case, CaseResult], None] = lambda index, total, case, result: None
     skip: Callable[[Case], None] = lambda case: None
 
@@ -111,6 +122,7 @@ class RunSettings:
     launcher: str = DEFAULT_LAUNCHER
     cache_dir: Path = field(default_factory=default_cache_dir)
     timeout: float | None = None  # overrides every case's measure.timeout
+    repeat: int | None = None  # overrides every case's measure.repeat (worker processes per case)
 
 
 def new_results(loaded: LoadedSuite, host: PluginHost) -> RunResults:
@@ -219,6 +231,7 @@ def run_suite(
     check_writable(
         settings.cache_dir, "the conversion cache folder", "; set BENCHHARNESS_CACHE to a folder you can write"
     )
+    repeat = {case.id: case_repeat(case, settings.repeat) for case in cases}
     launcher_item = host.get("launchers", settings.launcher)
     with plugin_code(launcher_item, "__init__"):
         launcher: Launcher = launcher_item.cls(launcher_item.cls.Options())
@@ -249,7 +262,14 @@ def run_suite(
         on_disk = len(results.cases)
 
     earlier = {c.case_id: i for i, c in enumerate(results.cases)}
-    done = {c.case_id for c in results.cases if not failed_before(c)}
+    kept: dict[str, list[ProcessRun]] = {}  # processes of an earlier attempt that a resumed case keeps
+    done = set()
+    for old in results.cases:
+        runs = [r for r in process_runs(old) if process_ok(r)] if old.status != "skipped" else []
+        if old.case_id in repeat and len(runs) >= repeat[old.case_id] and not failed_before(old):
+            done.add(old.case_id)
+        elif repeat.get(old.case_id, 1) > 1:
+            kept[old.case_id] = [r.model_copy(update={"index": i}) for i, r in enumerate(runs, start=1)]
     if results.complete:
         results.complete = False
         save()
@@ -260,19 +280,42 @@ def run_suite(
     workspace = Workspace(
         base_dir=loaded.path.resolve().parent, cache_dir=settings.cache_dir, python_path=local_python_path()
     )
+    # Round-robin: every case's first process, then every case's second, ..., so drift hits every case alike.
+    needed = {c.id: repeat[c.id] - len(kept.get(c.id, [])) for c in todo}
+    total = sum(needed.values())
+    ended: set[str] = set()  # a case that failed or was skipped gets no more processes
+    retried: dict[str, str] = {}  # the warning each case run again by --resume carries
+    index = 0
     try:
         with _stop_on_signals():
-            for index, case in enumerate(todo, start=1):
-                progress.start(index, len(todo), case)
-                result = run_one(case, host, launcher, launcher_item.name, workspace, settings)
-                if case.id in earlier:  # a retry replaces the failed result it retries, in place
-                    old = results.cases[earlier[case.id]]
-                    result.warnings.append(f"run again by --resume; the earlier attempt ended {_outcome(old)}")
-                    results.cases[earlier[case.id]] = result
-                else:
-                    results.cases.append(result)
-                save()
-                progress.finish(index, len(todo), case, result)
+            for round_ in range(max(needed.values(), default=0)):
+                for case in todo:
+                    if round_ >= needed[case.id] or case.id in ended:
+                        continue
+                    index += 1
+                    runs = kept.setdefault(case.id, [])
+                    progress.start(index, total, case, len(runs) + 1, repeat[case.id])
+                    one = run_one(case, host, launcher, launcher_item.name, workspace, settings)
+                    if one.status != "ok":
+                        ended.add(case.id)
+                        index += needed[case.id] - round_ - 1  # its remaining processes will not run
+                    if repeat[case.id] == 1 or (one.status == "skipped" and not runs):
+                        result = one  # one process (or a target this machine lacks): nothing to combine
+                    else:
+                        runs.append(as_process(one, len(runs) + 1))
+                        result = combine(case, runs, one.provenance)
+                    if case.id in earlier:  # a retry replaces the failed result it retries, in place
+                        old = results.cases[earlier[case.id]]
+                        if case.id not in retried and failed_before(old):
+                            retried[case.id] = f"run again by --resume; the earlier attempt ended {_outcome(old)}"
+                        if case.id in retried:
+                            result.warnings.append(retried[case.id])
+                        results.cases[earlier[case.id]] = result
+                    else:
+                        earlier[case.id] = len(results.cases)
+                        results.cases.append(result)
+                    save()
+                    progress.finish(index, total, case, result)
     except KeyboardInterrupt:
         raise Interrupted(path, on_disk or 0, len(cases)) from None
     except _Stopped as stop:

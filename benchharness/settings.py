@@ -10,6 +10,8 @@ from pydantic import ConfigDict, Field, NonNegativeFloat, PositiveFloat, Positiv
 
 from benchharness.strict import StrictModel
 
+#: The most worker processes a case may ask for (``repeat``): enough for any significance test, and a typo's guard.
+MAX_REPEAT = 1000
 #: The largest ``seed``: numpy's and torch's generators take seeds in 0..2**32 - 1 on every platform.
 MAX_SEED = 2**32 - 1
 
@@ -86,6 +88,13 @@ class MeasureSettings(_Strict):
     noisy_threshold: PositiveFloat = Field(0.10, description="Flag a case whose IQR/median exceeds this.")
     timeout: PositiveFloat = Field(300.0, description="Seconds before a case's worker is killed.")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Weights of generated models and random inputs.")
+    repeat: PositiveInt | None = Field(
+        None,
+        le=MAX_REPEAT,
+        description="Worker processes per case, run round-robin over the suite's cases; the table's figure is "
+        "the median of theirs and its CI comes from their spread. Unset: --repeat, else BENCHHARNESS_REPEAT, "
+        "else 3 (see docs/regressions.md for the trade-off).",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> MeasureSettings:

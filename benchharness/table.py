@@ -110,12 +110,13 @@ def build(results: RunResults) -> Table:
     estimated = {name: _estimates(cases, name) for name in metric_names}
 
     columns = [Column(a, a) for a in shown_axes] + [Column("status", "status")]
+    ci_header, ci_note = _ci_kind(cases)
     for name in metric_names:
         if name == "latency":
             columns += [
                 Column("latency", f"latency median ({units[name]})", ".4g"),
                 Column("latency_p95", f"p95 ({units[name]})", ".4g"),
-                Column("latency_ci", "CI95 ±%", ".2f"),
+                Column("latency_ci", ci_header, ".2f"),
             ]
         elif name == "throughput" and _single_stream_only(cases):
             columns.append(Column(name, f"throughput, 1 stream ({units[name]})", ".4g"))
@@ -147,7 +148,7 @@ def build(results: RunResults) -> Table:
         for name in metric_names:
             metric = c.metrics.get(name)
             row[name] = metric.value if metric is not None else None
-        notes += _latency_cells(c, row)
+        notes += _latency_cells(c, row, mark_single=ci_header == "CI95 ±%" and ci_note is not None)
         base, base_note = _find_baseline(selector, set_axes, explicit, ax, cases, axes)
         lat = _latency(c)
         base_lat = _latency(base) if base is not None else None
@@ -168,6 +169,8 @@ def build(results: RunResults) -> Table:
         row["note"] = "; ".join(notes)
         rows.append(row)
     table_notes = [baseline_note] if baseline_note else []
+    if "latency" in metric_names and ci_note:
+        table_notes.append(ci_note)
     if "throughput" in metric_names and not _single_stream_only(cases) and any(map(_single_stream, cases)):
         table_notes.append(
             "throughput: rows of the latency scenario give batch / median latency of one stream; "
@@ -250,7 +253,36 @@ def _shell_word(text: str) -> str:
     return shlex.quote(text if text.isprintable() else text.encode("unicode_escape").decode("ascii"))
 
 
-def _latency_cells(result: CaseResult, row: dict[str, Any]) -> list[str]:
+def _ci_kind(cases: list[CaseResult]) -> tuple[str, str | None]:
+    """The latency CI column's header, and a table note that says which kind of CI it holds.
+
+    A case run in several processes (``--repeat``) carries a CI from the spread between them; a case run
+    in one carries the CI of its median within that process, which says nothing about the larger noise
+    between runs.  The header names the kind when every row has the same one.
+    """
+    timed = [c.metrics["latency"] for c in cases if "latency" in c.metrics and c.metrics["latency"].value is not None]
+    between = [m.between.processes for m in timed if m.between is not None and m.between.processes > 1]
+    if not timed:
+        return "CI95 ±%", None
+    within_note = (
+        "within one process only: it leaves out the noise between runs, which on a shared machine is "
+        "far larger; run with --repeat 3 or more for a CI between processes"
+    )
+    if not between:
+        return "CI95 ±% (1 process)", f"CI95: {within_note}"
+    counts = sorted(set(between))
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    if len(between) == len(timed):
+        return f"CI95 ±% ({n} processes)", (
+            f"CI95: from the spread between {n} worker processes per case (Student t on the log of their "
+            "medians); the latency is the median of the processes' medians"
+        )
+    return "CI95 ±%", (
+        f"CI95: rows run in {n} processes give the CI between them; rows noted 'one process' give the CI {within_note}"
+    )
+
+
+def _latency_cells(result: CaseResult, row: dict[str, Any], mark_single: bool = False) -> list[str]:
     """Fill the p95 and CI cells; return the notes latency asks for (few samples, noise, unsettled warm-up)."""
     metric = result.metrics.get("latency")
     if metric is None or metric.summary is None:
@@ -259,6 +291,28 @@ def _latency_cells(result: CaseResult, row: dict[str, Any]) -> list[str]:
     summary = metric.summary
     row["latency_p95"] = summary.p95 / 1e6
     min_samples = result.config.measure.min_samples
+    if metric.between is not None and metric.between.processes > 1:
+        spread = metric.between.ci_rel_halfwidth
+        row["latency_ci"] = 100 * spread if math.isfinite(spread) else "unknown"
+        counts = [r.metrics["latency"].summary.count for r in result.processes
+                  if "latency" in r.metrics and r.metrics["latency"].summary is not None]  # fmt: skip
+        if counts and min(counts) < min_samples:
+            notes.append(f"a process took only {min(counts)} of {min_samples} samples")
+    else:
+        notes += _within_ci_cell(summary, min_samples, row)
+        if mark_single:
+            notes.append("one process")
+    if metric.details.get("noisy"):
+        notes.append(f"noisy (IQR {100 * summary.rel_iqr:.0f}% of median)")
+    warmup = metric.details.get("warmup")  # details are free-form: a plugin's, or an edited file's
+    if isinstance(warmup, dict) and warmup.get("settled") is False:
+        notes.append("warm-up did not settle")
+    return notes
+
+
+def _within_ci_cell(summary: Any, min_samples: int, row: dict[str, Any]) -> list[str]:
+    """The CI cell of a case run in one process: its median's CI within that process."""
+    notes = []
     ci = summary.ci_rel_halfwidth
     if not summary.ci_known or not math.isfinite(ci):
         row["latency_ci"] = "unknown"
@@ -267,11 +321,6 @@ def _latency_cells(result: CaseResult, row: dict[str, Any]) -> list[str]:
         row["latency_ci"] = 100 * ci
         if summary.count < min_samples:
             notes.append(f"only {summary.count} of {min_samples} samples")
-    if metric.details.get("noisy"):
-        notes.append(f"noisy (IQR {100 * summary.rel_iqr:.0f}% of median)")
-    warmup = metric.details.get("warmup")  # details are free-form: a plugin's, or an edited file's
-    if isinstance(warmup, dict) and warmup.get("settled") is False:
-        notes.append("warm-up did not settle")
     return notes
 
 

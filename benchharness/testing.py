@@ -87,9 +87,10 @@ Plugin = Any
 #: A suite entry naming a plugin item: its name alone, or the mapping a suite holds (``{"name": ..., **options}``).
 Entry = str | Mapping[str, Any]
 
-#: Measurement settings that keep a test case short: a brief warm-up, then about 0.2 s of sampling.
+#: Measurement settings that keep a test case short: one process, a brief warm-up, then about 0.2 s of sampling.
 #: :func:`run_case` and :func:`run_suite` apply them under the ``measure`` given (which wins, key by key).
 QUICK_MEASURE: dict[str, Any] = {
+    "repeat": 1,
     "min_samples": 10,
     "min_time": 0.0,
     "max_time": 0.2,

@@ -342,6 +342,10 @@ def _run_on_target(
                 ctx.collected[name] = checked_value(value)
         runtime.backend = _backend_info(ctx.backend, result.warnings)
     result.metrics = {**scenario_figures, **{k: v for k, v in ctx.collected.items() if k not in scenario_figures}}
+    for name, value in result.metrics.items():  # the direction a comparison judges by, from the plugin's class
+        kind = "observers" if name in host.items["observers"] else "metrics"
+        if value.better is None and name in host.items[kind]:
+            value.better = "higher" if host.items[kind][name].cls.better == "higher" else "lower"
     result.metric_errors = ctx.errors
     reached("done")
 

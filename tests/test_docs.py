@@ -64,7 +64,7 @@ def test_readme_example_plugin_works_as_written(tmp_path):
         [str(exe), *command.split()[1:], "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=240
     )
     assert proc.returncode == 0, proc.stderr
-    rows = [line.split() for line in proc.stdout.splitlines()[2:]]
+    rows = [line.split() for line in proc.stdout.splitlines()[2:] if not line.startswith("note:")]
     assert [row[1] for row in rows] == ["torch", "torch-traced"]
     assert all(row[2] == "ok" for row in rows)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from benchharness.cli import main
-from benchharness.results import MAX_SAMPLE_COUNT, load_results
+from benchharness.results import SCHEMA_VERSION, MAX_SAMPLE_COUNT, load_results
 from benchharness.table import build, completeness_note
 
 DATA = Path(__file__).parent / "data"
@@ -180,7 +180,7 @@ TEXT_EDITS: dict[str, tuple[Callable[[str], str], str]] = {
     ),
     "a version in quotes": (
         _replace_once('"schema_version": 2', '"schema_version": "2"'),
-        "results schema version '2' is not supported; this benchharness reads versions 1 to 3 "
+        f"results schema version '2' is not supported; this benchharness reads versions 1 to {SCHEMA_VERSION} "
         "(a newer benchharness wrote it?)",
     ),
 }
@@ -242,10 +242,11 @@ def test_an_unreadable_baseline_falls_back_to_the_first_backend_with_a_note(
     path = _edited(tmp_path, V2, lambda d: d["suite"]["data"].update(baseline={"bogus": 1}))
     table = build(load_results(path))
     assert table.baseline == "backend=torch"
-    assert table.notes == ["the file's baseline is not a valid selector; speedups are against the default"]
+    assert table.notes[0] == "the file's baseline is not a valid selector; speedups are against the default"
+    assert table.notes[1].startswith("CI95: within one process only")  # a version-2 file: one process per case
     assert [row["speedup"] for row in table.rows][0] == 1.0
     assert main(["show", str(path)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == f"note: {table.notes[0]}"
+    assert capsys.readouterr().out.splitlines()[-2:] == [f"note: {note}" for note in table.notes]
 
 
 def test_extreme_figures_that_load_still_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -25,7 +25,8 @@ def ran(tmp_path_factory) -> RunResults:
     folder = tmp_path_factory.mktemp("ran")
     suite = folder / "t.yaml"
     suite.write_text(SUITE)
-    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(folder / "out"), "-q", "--launcher", "inline"]) == 0
+    args = ["run", str(suite), "-p", "bh_testplugin", "-o", str(folder / "out"), "-q", "--launcher", "inline"]
+    assert main([*args, "--repeat", "1"]) == 0  # module-scoped: the autouse BENCHHARNESS_REPEAT is not set yet
     return load_results(next((folder / "out").glob("*.json")))
 
 
@@ -74,9 +75,14 @@ def test_show_metrics_picks_the_columns(ran, tmp_path, capsys):
     save_results(path, with_figures(ran, [{"accuracy": ACCURACY}] * 2))
     assert main(["show", str(path), "--metrics", "latency,accuracy", "--format", "csv", "-p", "bh_testplugin"]) == 0
     header = capsys.readouterr().out.splitlines()[0]
-    assert header == "model,backend,status,latency median (ms),p95 (ms),CI95 ±%,accuracy (%),speedup vs backend=scripted,note"
+    assert header == (
+        "model,backend,status,latency median (ms),p95 (ms),CI95 ±% (1 process),accuracy (%),"
+        "speedup vs backend=scripted,note"
+    )
     assert main(["show", str(path), "--metrics", "accuracy", "--format", "csv", "-p", "bh_testplugin"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "model,backend,status,accuracy (%),speedup vs backend=scripted,note"
+    assert (
+        capsys.readouterr().out.splitlines()[0] == "model,backend,status,accuracy (%),speedup vs backend=scripted,note"
+    )
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,7 @@ class Latency(Scenario):
         latency = MetricValue(
             value=median_ms,
             unit="ms",
+            better="lower",
             summary=summary,
             samples=sampled.samples_ns,
             method="perf_counter_ns around each backend.infer call",
@@ -78,6 +79,7 @@ class Latency(Scenario):
         throughput = MetricValue(
             value=ctx.case.batch / (median_ms / 1e3) if median_ms else None,
             unit="items/s",
+            better="higher",
             method="batch / median latency (single stream)",
         )
         return {"latency": latency, "throughput": throughput}
@@ -159,12 +161,14 @@ class Throughput(Scenario):
         throughput = MetricValue(
             value=len(spans) * ctx.case.batch / (window_ns / 1e9),
             unit="items/s",
+            better="higher",
             method=f"batch x requests completed / wall time, {concurrency} in flight ({mode})",
             details=details,
         )
         request_latency = MetricValue(
             value=summary.median / 1e6,
             unit="ms",
+            better="lower",
             summary=summary,
             samples=latencies,
             method="perf_counter_ns from each request's start to its end, under load",

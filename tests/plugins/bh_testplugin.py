@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -81,6 +82,7 @@ class ScriptedOptions(BackendOptions):
     sleep_us: float = 0.0
     fail_if_env: str | None = None  # fail while loading when this environment variable is set (a flaky case)
     hang_unless_env: str | None = None  # hang while loading unless this environment variable is set
+    fail_once_exists: str | None = None  # fail while loading if this file exists, else create it: a later process fails
     allocate: int = 0  # bytes to allocate and write, to go over a memory cap
     allocate_in: Literal["load", "infer"] = "load"
     report_limits: bool = False
@@ -102,6 +104,11 @@ class ScriptedBackend(Backend):
             self._allocate()
         if self.options.fail_if_env and os.environ.get(self.options.fail_if_env):
             raise RuntimeError(f"failing because {self.options.fail_if_env} is set")
+        if self.options.fail_once_exists:
+            marker = Path(self.options.fail_once_exists)
+            if marker.exists():
+                raise RuntimeError(f"failing because {marker.name} exists (an earlier process made it)")
+            marker.touch()
         while self.options.hang_unless_env and not os.environ.get(self.options.hang_unless_env):
             time.sleep(0.1)
         if mode == "error":
