@@ -18,6 +18,9 @@ class GitInfo(BaseModel):
     model_config = ConfigDict(extra="forbid")
     commit: str
     dirty: bool
+    #: The commit's committer date, ISO 8601 (``git show -s --format=%cI``); ``None`` in files written before it
+    #: was recorded.  ``benchharness history`` orders runs by it.
+    committed_at: str | None = None
 
 
 class Machine(BaseModel):
@@ -56,6 +59,14 @@ def git_commit(cwd: Path) -> GitInfo | None:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
         ).stdout.strip()
+        committed_at = subprocess.run(
+            ["git", "show", "-s", "--format=%cI", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             cwd=cwd,
@@ -66,7 +77,7 @@ def git_commit(cwd: Path) -> GitInfo | None:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    return GitInfo(commit=commit, dirty=bool(status.strip()))
+    return GitInfo(commit=commit, dirty=bool(status.strip()), committed_at=committed_at or None)
 
 
 def machine_info(frameworks: dict[str, str], cwd: Path | None = None) -> Machine:

@@ -349,7 +349,8 @@ def _upgrade_3(data: dict[str, Any]) -> dict[str, Any]:
 
     Version 4 added ``CaseResult.processes`` (repeats across processes), ``MetricValue.between``
     and ``MetricValue.better``; a version-3 case ran in one process and its figures name no
-    direction (a comparison infers it from the unit).
+    direction (a comparison infers it from the unit).  ``GitInfo.committed_at`` came later, optional
+    (``None`` in older files): the commit's date, by which ``benchharness history`` orders runs.
     """
     return data
 
