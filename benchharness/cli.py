@@ -87,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
         "default: the suite's, else $BENCHHARNESS_REPEAT, else 3)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    run.add_argument(
+        "--baseline",
+        metavar="NAME",
+        help="compare the finished run with this saved baseline (DIR/baselines/NAME.json, or a results file); "
+        "exit 1 on a regression",
+    )
+    run.add_argument(
+        "--save-baseline", metavar="NAME", help="copy the finished results file to DIR/baselines/NAME.json"
+    )
 
     validate = sub.add_parser("validate", parents=[plugin_opts], help="check suites without running them")
     validate.add_argument("suites", type=Path, nargs="+", metavar="suite")
@@ -118,6 +127,24 @@ def _parser() -> argparse.ArgumentParser:
         "targets", parents=[plugin_opts], help="list every target and profile, and whether this machine has it"
     )
     targets.add_argument("--json", action="store_true", help="machine-readable output")
+    compare = sub.add_parser(
+        "compare", help="compare two results files or saved baselines: ratios, tests, verdicts; exit 1 on a regression"
+    )
+    compare.add_argument("baseline", metavar="BASELINE", help="results file, or a baseline name saved by run")
+    compare.add_argument("current", metavar="CURRENT", help="results file, or a baseline name saved by run")
+    compare.add_argument("--threshold", default="5%", metavar="T", help="smallest change that counts: 5%% or 0.05")
+    compare.add_argument("--alpha", default="0.05", metavar="P", help="significance level of the tests (0.05)")
+    compare.add_argument("--metric", metavar="NAMES", help="comma-separated figures to compare (default: all)")
+    compare.add_argument(
+        "--fail-on",
+        metavar="NAMES",
+        help="comma-separated figures that gate (default: all); 'missing' adds missing cases",
+    )
+    compare.add_argument("--format", default="table", choices=("table", "markdown", "json"), help="output format")
+    compare.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the output to FILE")
+    compare.add_argument(
+        "--results-dir", type=Path, default=Path("results"), metavar="DIR", help="where baselines/ is (results)"
+    )
     return parser
 
 
@@ -353,12 +380,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     import time
 
     from benchharness.api import PluginSelection
+    from benchharness.compare import run_baseline_after, run_baseline_before
     from benchharness.errors import SuiteError
     from benchharness.plan import expand
     from benchharness.plugins import split_plugin_args
     from benchharness.runner import Interrupted, Progress, RunSettings, SaveFailed, run_suite
     from benchharness.suite import load_suite
 
+    baseline = run_baseline_before(args)  # a bad --save-baseline or unknown --baseline fails before anything runs
     host = _host(args)
     try:
         loaded = load_suite(args.suite, host)
@@ -404,6 +433,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exc.exit_code
     print(_render(results, host, args.format))
     _err(f"results: {path}")
+    regressed = run_baseline_after(results, path, baseline, args, _err)  # --save-baseline, --baseline
     from benchharness.results import FAILED_STATUSES
 
     failed = [c for c in results.cases if c.status in FAILED_STATUSES]
@@ -427,7 +457,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     for case, name in figures:
         _err(f"{case.case_id}: {name}: {case.metric_errors[name]}")
-    return EXIT_CASES_FAILED if failed or figures else EXIT_OK
+    return EXIT_CASES_FAILED if failed or figures or regressed else EXIT_OK
 
 
 def _resume_hint(suite: Path, results: Path) -> str:
@@ -467,6 +497,13 @@ def _progress_printer(started: float) -> Any:
     return Progress(start=start, finish=finish, skip=skip)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two runs (files or saved baselines); exit 1 on a gating regression."""
+    from benchharness.compare import compare_command
+
+    return compare_command(args, _err)
+
+
 COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
@@ -475,6 +512,7 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "targets": cmd_targets,
     "show": cmd_show,
+    "compare": cmd_compare,
 }
 
 
