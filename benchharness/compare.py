@@ -1035,6 +1035,8 @@ def resolve_run(spec: str, results_dir: Path) -> Path:
             return candidate
     if path.exists():
         return path  # a folder: load_results says so
+    if not _BASELINE_NAME.fullmatch(spec) or spec.endswith(".json"):
+        raise BenchError(f"{_short(spec, 200)}: no such results file")
     saved = saved_baselines(results_dir)
     listing = ", ".join(saved) if saved else "none saved"
     raise BenchError(
