@@ -145,6 +145,19 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--results-dir", type=Path, default=Path("results"), metavar="DIR", help="where baselines/ is (results)"
     )
+    history = sub.add_parser(
+        "history", help="each case's figure over many runs, ordered by commit date, with the persistent steps in it"
+    )
+    history.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="results files, or folders to search")
+    history.add_argument("--metric", default="latency", metavar="NAME", help="the figure to follow (default: latency)")
+    history.add_argument("--case", metavar="TEXT", help="only the cases whose id contains TEXT")
+    history.add_argument(
+        "--threshold", default="5%", metavar="T", help="smallest change of level that counts: 5%% or 0.05"
+    )
+    history.add_argument(
+        "--min-run", default="2", metavar="N", help="runs a level must last to count (default 2: never a one-run blip)"
+    )
+    history.add_argument("--format", default="table", choices=("table", "markdown", "json"), help="output format")
     return parser
 
 
@@ -513,6 +526,8 @@ COMMANDS = {
     "targets": cmd_targets,
     "show": cmd_show,
     "compare": cmd_compare,
+    # Its code, and the parsing of its values, live in benchharness/history.py (imported only when it runs).
+    "history": lambda args: __import__("benchharness.history", fromlist=["cmd_history"]).cmd_history(args),
 }
 
 
