@@ -616,8 +616,10 @@ def render_table(
     rows = []
     for case_id, case_points in points.items():
         values = [p.value for p in case_points if p.value is not None]
-        gaps = [p for p in case_points if p.value is None]
-        runs = str(len(values)) + (f" ({len(gaps)} failed)" if gaps else "")
+        failed = sum(p.value is None and p.status != "skipped" for p in case_points)
+        skipped = sum(p.status == "skipped" for p in case_points)
+        extra = [f"{failed} failed"] * bool(failed) + [f"{skipped} skipped"] * bool(skipped)
+        runs = str(len(values)) + (f" ({', '.join(extra)})" if extra else "")
         notes = []
         last = case_points[-1]
         if last.value is None:
@@ -648,6 +650,12 @@ def render_table(
         f"steps: changes of level of {threshold:.0%} or more that lasted {_plural(min_run, 'run')} or more "
         "(a blip shorter than that is not one); 'at' names the first run after the step",
     ]
+    machines = list(dict.fromkeys(run.results.machine.hostname for run in history.runs))
+    if len(machines) > 1:
+        notes.append(
+            f"the runs come from {len(machines)} machines ({', '.join(machines[:4])}{', …' * (len(machines) > 4)}): "
+            "a step may be a change of machine"
+        )
     if markdown:
         return "\n".join([text, "", *(f"- {note}" for note in notes)])
     return "\n".join([text, *(f"note: {note}" for note in notes)])
@@ -669,6 +677,7 @@ def history_json(
             "path": str(run.path),
             "run_id": run.results.run_id,
             "suite": run.results.suite.name,
+            "machine": run.results.machine.hostname,
             "label": run.label,
             "commit": run.commit,
             "dirty": run.dirty,

@@ -180,18 +180,22 @@ def write_run(real_results: dict[str, Any]) -> Writer:
         committed_at: str | None = None,
         factor: float = 1.0,
         failed: str | None = None,
+        status: str = "error",
+        hostname: str | None = None,
     ) -> Path:
         doc = json.loads(json.dumps(real_results))
         doc["run_id"] = run_id
         doc["started_at"] = started_at
         doc["machine"]["git"] = None if commit is None else {"commit": commit, "dirty": False}
+        if hostname is not None:
+            doc["machine"]["hostname"] = hostname
         if committed_at is not None:
             doc["machine"]["git"]["committed_at"] = committed_at
         for case in doc["cases"]:
             case["metrics"]["latency"]["value"] *= factor
             case["metrics"]["throughput"]["value"] /= factor
             if failed and failed in case["case_id"]:
-                case.update(status="error", error="RuntimeError: scripted failure\nsecond line")
+                case.update(status=status, error="RuntimeError: scripted failure\nsecond line")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc))
         return path
@@ -388,3 +392,16 @@ def test_a_higher_is_better_figure_that_drops_is_worse(ten_runs: Path, capsys):
 def test_bad_input_is_one_line(ten_runs: Path, capsys, args: list[str], message: str):
     assert main(["history", str(ten_runs), *args]) == 2
     assert capsys.readouterr().err.splitlines() == [f"benchharness: error: {message}"]
+
+
+def test_the_table_counts_skips_apart_and_notes_runs_from_other_machines(tmp_path: Path, write_run: Writer, capsys):
+    for i in range(4):
+        skip = "/b/" if i == 1 else None
+        write_run(tmp_path / f"{i}.json", f"r{i}", f"2026-11-0{i + 1}T10:00:00+00:00", failed=skip, status="skipped")
+    assert main(["history", str(tmp_path), "--case", "/b/"]) == 0
+    out = capsys.readouterr().out
+    assert "  3 (1 skipped)  " in out and "failed" not in out and "machines" not in out
+    write_run(tmp_path / "4.json", "r4", "2026-11-05T10:00:00+00:00", hostname="elsewhere")
+    assert main(["history", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "the runs come from 2 machines (" in out and "elsewhere): a step may be a change of machine" in out
