@@ -158,6 +158,14 @@ def _parser() -> argparse.ArgumentParser:
         "--min-run", default="2", metavar="N", help="runs a level must last to count (default 2: never a one-run blip)"
     )
     history.add_argument("--format", default="table", choices=("table", "markdown", "json"), help="output format")
+    report = sub.add_parser(
+        "report", help="write a self-contained HTML report of results files: the table, distributions, history"
+    )
+    report.add_argument("results", type=Path, nargs="+", metavar="RESULTS", help="results files (two or more: history)")
+    report.add_argument("--html", type=Path, required=True, metavar="OUT", help="the HTML file to write")
+    report.add_argument("--png-dir", type=Path, metavar="DIR", help="also write each plot as a PNG in this folder")
+    report.add_argument("--metric", default="latency", metavar="NAME", help="the figure to plot (default: latency)")
+    report.add_argument("--title", metavar="TEXT", help="the report's title (default: from the suites and runs)")
     return parser
 
 
@@ -517,6 +525,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return compare_command(args, _err)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of results files (each plot also as a PNG with ``--png-dir``)."""
+    from benchharness.report import write_report
+
+    report = write_report(args.results, args.html, png_dir=args.png_dir, metric=args.metric, title=args.title)
+    for line in report.warnings:
+        _err(f"benchharness: warning: {line}")
+    _err(f"report: {args.html} ({_plural(len(report.plots), 'plot')})")
+    return EXIT_OK
+
+
 COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
@@ -525,6 +544,7 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "targets": cmd_targets,
     "show": cmd_show,
+    "report": cmd_report,
     "compare": cmd_compare,
     # Its code, and the parsing of its values, live in benchharness/history.py (imported only when it runs).
     "history": lambda args: __import__("benchharness.history", fromlist=["cmd_history"]).cmd_history(args),
