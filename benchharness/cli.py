@@ -48,6 +48,34 @@ def _processes(text: str) -> int:
     return value
 
 
+def _judging_options(parser: argparse.ArgumentParser) -> None:
+    """How two sides are judged (``compare``, ``ab``): threshold, alpha, which figures, which gate, the format.
+
+    The threshold and alpha stay text here: ``benchharness.compare.parse_threshold`` and ``parse_alpha``
+    check them and word the one-line error.
+    """
+    parser.add_argument("--threshold", default="5%", metavar="T", help="smallest change that counts: 5%% or 0.05")
+    parser.add_argument("--alpha", default="0.05", metavar="P", help="significance level of the tests (0.05)")
+    parser.add_argument("--metric", metavar="NAMES", help="comma-separated figures to compare (default: all)")
+    parser.add_argument(
+        "--fail-on",
+        metavar="NAMES",
+        help="comma-separated figures that gate (default: all); 'missing' adds missing cases",
+    )
+    parser.add_argument("--format", default="table", choices=("table", "markdown", "json"), help="output format")
+
+
+def _rounds(text: str) -> int:
+    """An argparse type: a whole number of A/B rounds, 2 to 1000 (one round gives no test)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 2 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"expected a whole number of rounds from 2 to 1000, got {text!r}")
+    return value
+
+
 def _plugin_option(parser: argparse.ArgumentParser, dest: str) -> None:
     parser.add_argument("-p", "--plugin", action="append", default=[], dest=dest, metavar="MODULE", help=PLUGIN_HELP)
 
@@ -127,20 +155,29 @@ def _parser() -> argparse.ArgumentParser:
         "targets", parents=[plugin_opts], help="list every target and profile, and whether this machine has it"
     )
     targets.add_argument("--json", action="store_true", help="machine-readable output")
+    ab = sub.add_parser(
+        "ab",
+        parents=[plugin_opts],
+        help="interleaved A/B: run a suite on two git revisions (or two environments) in alternating rounds "
+        "and compare them round by round; exit 1 on a regression",
+    )
+    ab.add_argument("suite", type=Path, help="suite YAML file (as each revision has it)")
+    ab.add_argument("--base", metavar="REF", help="git revision of the base (default: HEAD)")
+    ab.add_argument("--head", metavar="REF", help="git revision of the head (default: the working tree as it is)")
+    ab.add_argument("--base-python", metavar="PYTHON", help="run the base in this interpreter's environment instead")
+    ab.add_argument("--head-python", metavar="PYTHON", help="run the head in this interpreter's environment instead")
+    ab.add_argument(
+        "--rounds", type=_rounds, default=None, metavar="N", help="paired rounds (default: 10); each runs both sides"
+    )
+    ab.add_argument("-o", "--output", type=Path, default=Path("results"), help="folder for the A/B job's files")
+    ab.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="per-case timeout, overriding the suite's")
+    _judging_options(ab)
     compare = sub.add_parser(
         "compare", help="compare two results files or saved baselines: ratios, tests, verdicts; exit 1 on a regression"
     )
     compare.add_argument("baseline", metavar="BASELINE", help="results file, or a baseline name saved by run")
     compare.add_argument("current", metavar="CURRENT", help="results file, or a baseline name saved by run")
-    compare.add_argument("--threshold", default="5%", metavar="T", help="smallest change that counts: 5%% or 0.05")
-    compare.add_argument("--alpha", default="0.05", metavar="P", help="significance level of the tests (0.05)")
-    compare.add_argument("--metric", metavar="NAMES", help="comma-separated figures to compare (default: all)")
-    compare.add_argument(
-        "--fail-on",
-        metavar="NAMES",
-        help="comma-separated figures that gate (default: all); 'missing' adds missing cases",
-    )
-    compare.add_argument("--format", default="table", choices=("table", "markdown", "json"), help="output format")
+    _judging_options(compare)
     compare.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the output to FILE")
     compare.add_argument(
         "--results-dir", type=Path, default=Path("results"), metavar="DIR", help="where baselines/ is (results)"
@@ -481,6 +518,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_CASES_FAILED if failed or figures or regressed else EXIT_OK
 
 
+def cmd_ab(args: argparse.Namespace) -> int:
+    """Interleaved A/B of a suite on two revisions or environments; print the comparison; exit 1 on a regression."""
+    from benchharness.ab import DEFAULT_ROUNDS, run_ab
+    from benchharness.compare import compare_results, parse_alpha, parse_threshold, render, split_names
+    from benchharness.errors import BenchError
+
+    threshold, alpha = parse_threshold(args.threshold), parse_alpha(args.alpha)
+
+    if (args.base or args.head) and (args.base_python or args.head_python):
+        raise BenchError("give revisions (--base/--head) or environments (--base-python/--head-python), not both")
+    if not args.suite.is_file():
+        raise BenchError(f"{args.suite}: no such suite file")
+    _host(args)  # a -p module that does not load is an error now, not in every round
+    rounds = args.rounds or DEFAULT_ROUNDS
+    run_args = [f"--plugin={p}" for p in args.plugins] + (["--timeout", str(args.timeout)] if args.timeout else [])
+    _err(f"benchharness {__version__}: A/B of {args.suite}, {_plural(rounds, 'round')}")
+    try:
+        job = run_ab(
+            args.suite, suite_name=args.suite.stem, base=args.base, head=args.head, base_python=args.base_python,
+            head_python=args.head_python, rounds=rounds, output_dir=args.output, run_args=run_args, progress=_err,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        _err(f"interrupted: the rounds that finished are kept under {args.output}")
+        return EXIT_INTERRUPTED
+    comparison = compare_results(
+        job.merged["base"], job.merged["head"], threshold=threshold, alpha=alpha,
+        metrics=split_names(args.metric), fail_on=split_names(args.fail_on), paired=True,
+        labels=(job.sides["base"].description, job.sides["head"].description),
+    )  # fmt: skip
+    print(render(comparison, args.format))
+    _err(f"results: {job.paths['base']} and {job.paths['head']} (every round under {job.folder})")
+    return comparison.exit_code
+
+
 def _resume_hint(suite: Path, results: Path) -> str:
     return f"continue with: benchharness run {suite} --resume {results}"
 
@@ -518,13 +589,6 @@ def _progress_printer(started: float) -> Any:
     return Progress(start=start, finish=finish, skip=skip)
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    """Compare two runs (files or saved baselines); exit 1 on a gating regression."""
-    from benchharness.compare import compare_command
-
-    return compare_command(args, _err)
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML report of results files (each plot also as a PNG with ``--png-dir``)."""
     from benchharness.report import write_report
@@ -534,6 +598,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         _err(f"benchharness: warning: {line}")
     _err(f"report: {args.html} ({_plural(len(report.plots), 'plot')})")
     return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two runs (files or saved baselines); exit 1 on a gating regression."""
+    from benchharness.compare import compare_command
+
+    return compare_command(args, _err)
 
 
 COMMANDS = {
@@ -548,6 +619,7 @@ COMMANDS = {
     "compare": cmd_compare,
     # Its code, and the parsing of its values, live in benchharness/history.py (imported only when it runs).
     "history": lambda args: __import__("benchharness.history", fromlist=["cmd_history"]).cmd_history(args),
+    "ab": cmd_ab,
 }
 
 

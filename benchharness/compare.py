@@ -979,7 +979,8 @@ def parse_alpha(text: str) -> float:
     return value
 
 
-def _split_names(text: str | None) -> list[str] | None:
+def split_names(text: str | None) -> list[str] | None:
+    """A comma-separated option's names, or ``None`` when the option was not given."""
     return None if text is None else text.split(",")
 
 
@@ -1068,8 +1069,8 @@ def compare_command(args: Any, err: Callable[[str], None]) -> int:
         current,
         threshold=threshold,
         alpha=alpha,
-        metrics=_split_names(args.metric),
-        fail_on=_split_names(args.fail_on),
+        metrics=split_names(args.metric),
+        fail_on=split_names(args.fail_on),
         labels=(base_label, current_label),
     )
     text = render(comparison, args.format)
