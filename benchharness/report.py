@@ -424,7 +424,7 @@ def distribution_plots(cases: Sequence[CaseResult], metric: str, labels: dict[st
         pad = 0.04 * (span[1] - span[0] or abs(span[0]) or 1)
         ax.set_xlim(span[0] - pad, span[1] + pad)
         if log:
-            _log_ticks(ax)
+            _log_ticks(ax, low, high)
         ax.set_xlabel(f"{metric} ({unit}{', log scale' if log else ''})")
         which = f" ({number} of {len(chunks)})" if len(chunks) > 1 else ""
         ax.set_title(f"{metric} per case{which}", fontsize=10, loc="left")
@@ -492,11 +492,16 @@ def _horizontal(draw: Any) -> dict[str, Any]:
     return {"orientation": "horizontal"} if "orientation" in inspect.signature(draw).parameters else {"vert": False}
 
 
-def _log_ticks(ax: Any) -> None:
-    """Ticks of a log10-transformed axis labelled with the values themselves."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+def _log_ticks(ax: Any, low: float, high: float) -> None:
+    """Ticks of a log10-transformed axis at 1, 2 and 5 times a power of ten, labelled with the values themselves."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter
 
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=8))
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    ticks = [m * 10.0**e for e in range(first, last + 1) for m in (1, 2, 5)]
+    inside = [t for t in ticks if low <= t <= high]
+    if len(inside) > 12:  # a wide span: powers of ten only
+        inside = [t for t in inside if math.isclose(t, 10.0 ** round(math.log10(t)))]
+    ax.xaxis.set_major_locator(FixedLocator([math.log10(t) for t in inside]))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{10**x:.3g}"))
 
 
@@ -548,27 +553,73 @@ def accuracy_plot(cases: Sequence[CaseResult], metric: str, labels: dict[str, st
             [x for x, _ in front], [y for _, y in front], s=70, facecolor="none", edgecolor="#d1495b",
             linewidth=1.6, zorder=3, label="Pareto-optimal",
         )  # fmt: skip
-        for (case, x, y), best in zip(rows, optimal):
-            if best or len(rows) <= LABELLED_POINTS:
-                ax.annotate(
-                    labels.get(case.case_id, case.case_id), (x, y), xytext=(5, 4), textcoords="offset points",
-                    fontsize=7.5, color="#1f2328" if best else "#57606a",
-                )  # fmt: skip
         if min(xs) > 0 and max(xs) / min(xs) > LOG_SPAN:
+            from matplotlib.ticker import FuncFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.3g}"))  # 0.1, not 10⁻¹
+        shown = [
+            (case, x, y, best) for (case, x, y), best in zip(rows, optimal) if best or len(rows) <= LABELLED_POINTS
+        ]
+        shown.sort(key=lambda item: not item[3])  # the Pareto-optimal cases' labels are placed first
+        ax.margins(x=0.06, y=0.08)
         ax.legend(fontsize=8, loc="best")
     else:
+        shown = []
         ax.text(0.5, 0.5, f"no case has both {metric} and {ACCURACY}", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(f"{metric} ({x_unit})" if x_unit else metric)
     ax.set_ylabel(f"{ACCURACY} ({y_unit})" if y_unit else ACCURACY)
     ax.grid(color="#e5e5e5", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.set_title(f"{ACCURACY} against {metric}, one point per case", fontsize=10, loc="left")
+    _place_labels(fig, ax, [(labels.get(c.case_id, c.case_id), x, y, best) for c, x, y, best in shown])
     caption = (
         f"{len(rows)} cases with both figures. Circled: Pareto-optimal, no other case is at least as good on both "
         f"figures and better on one; the dashed line joins them."
     )
     return _plot(fig, name, f"{ACCURACY} against {metric}", caption)
+
+
+#: Where a point's label may go, in points from the point (x, y, horizontal alignment), tried in order.
+_LABEL_SPOTS = [(5, 3, "left"), (5, -9, "left"), (-5, 3, "right"), (-5, -9, "right"), (5, 11, "left"),
+                (5, -17, "left"), (-5, 11, "right"), (-5, -17, "right"), (5, 19, "left"), (5, -25, "left")]  # fmt: skip
+
+
+def _place_labels(fig: Any, ax: Any, items: list[tuple[str, float, float, bool]], size: float = 7.5) -> None:
+    """Label points where the labels do not overlap each other or the points, when one of a few spots allows.
+
+    Points of equal accuracy (one model on several backends) would otherwise print their labels over
+    one another.  Text extents are estimated from the font size (the Agg renderer is not needed), the
+    layout is fixed first so that data coordinates map to their final pixels.
+    """
+    if not items:
+        return
+    fig.canvas.draw()  # the constrained layout places the axes (title and axis labels set): pixels are now final
+    scale = fig.dpi / 72  # points to pixels
+    to_px = ax.transData.transform
+    frame = ax.bbox  # labels stay inside the axes, where the figure has room for them
+    points = [to_px((x, y)) for _, x, y, _ in items]
+    taken = [(px - 4, py - 4, px + 4, py + 4) for px, py in points]
+    legend = ax.get_legend()
+    if legend is not None:
+        taken.append(tuple(legend.get_window_extent().extents))
+    height = size * 1.2 * scale
+    for (text, x, y, best), (px, py) in zip(items, points):
+        width = 0.6 * size * scale * len(text)
+        box = spot = None
+        for dx, dy, align in _LABEL_SPOTS:
+            left = px + dx * scale - (width if align == "right" else 0)
+            bottom = py + dy * scale
+            box = (left, bottom, left + width, bottom + height)
+            spot = (dx, dy, align)
+            inside = frame.x0 <= box[0] and box[2] <= frame.x1 and frame.y0 <= box[1] and box[3] <= frame.y1
+            if inside and not any(box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3] for t in taken):
+                break
+        taken.append(box)
+        dx, dy, align = spot
+        note = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=align, va="bottom",
+                           fontsize=size, color="#1f2328" if best else "#57606a")  # fmt: skip
+        note.set_in_layout(False)
 
 
 def _value(case: CaseResult, name: str) -> float | None:
