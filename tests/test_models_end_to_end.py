@@ -18,8 +18,11 @@ QUICK = "measure: {min_samples: 10, max_time: 0.2, target_ci: 0.05, warmup: {max
 
 
 def run(suite, tmp_path, *extra):
+    """Run ``suite`` in this process (``--launcher inline``): what these tests check is how each model source's
+    inputs, conversions and errors reach the results, not worker isolation, and a worker per case would import
+    torch again each time."""
     out = tmp_path / "out"
-    code = main(["run", str(suite), "-o", str(out), "-q", *extra])
+    code = main(["run", str(suite), "-o", str(out), "-q", "--launcher", "inline", *extra])
     files = sorted(out.glob("*.json"))
     return code, load_results(files[-1])
 
