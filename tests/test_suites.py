@@ -33,7 +33,8 @@ def test_smoke_suite_runs(tmp_path, capsys):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
     smoke = Path(__file__).parents[1] / "suites" / "smoke.yaml"
-    assert main(["run", str(smoke), "-o", str(tmp_path), "-q"]) == 0
+    # In this process: the suite is what is checked here, not worker isolation (two workers would import torch).
+    assert main(["run", str(smoke), "-o", str(tmp_path), "-q", "--launcher", "inline"]) == 0
     results = load_results(next(tmp_path.glob("smoke-*.json")))
     assert [c.status for c in results.cases] == ["ok", "ok"]
     torch_case, ort_case = results.cases
