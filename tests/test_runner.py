@@ -1,4 +1,8 @@
-"""The runner end to end with the framework-free test plugin: isolation, failures, interrupt and resume."""
+"""The runner end to end with the framework-free test plugin: isolation, failures, interrupt and resume.
+
+Tests of isolation, failures and interrupts run each case in a worker process (the default launcher); the others
+pass ``--launcher inline`` (``INLINE``), which records the same results without starting a worker per case.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from benchharness.errors import BenchError
 from benchharness.results import SCHEMA_VERSION, load_results
 
 PLUGIN_DIR = Path(__file__).parent / "plugins"
+INLINE = ("--launcher", "inline")
 
 FAST = """
 measure:
@@ -100,7 +105,7 @@ def test_failures_are_recorded_and_the_run_goes_on(write_suite, tmp_path, capsys
 def test_results_round_trip_and_show(write_suite, tmp_path, capsys):
     suite = write_suite(suite_text("  - {name: scripted, mode: ok}", extra="batch_sizes: [1, 2]\n"))
     out = tmp_path / "out"
-    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", "--format", "json"]) == 0
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", "--format", "json", *INLINE]) == 0
     path = only_result(out)
     raw = json.loads(path.read_text())
     results = load_results(path)
@@ -145,7 +150,7 @@ def test_interrupted_run_keeps_finished_cases_and_resumes(write_suite, tmp_path)
     suite = write_suite(
         "name: t\nmodels: [{source: dummy, name: m}]\n"
         f"backends:\n{backends}\n"
-        "measure: {min_samples: 20, max_time: 1.0, target_ci: 0.00001, warmup: {max_time: 0.1}}\n"
+        "measure: {min_samples: 20, max_time: 0.2, target_ci: 0.00001, warmup: {max_time: 0.1}}\n"
     )
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")]))
@@ -191,7 +196,7 @@ def test_interrupted_run_keeps_finished_cases_and_resumes(write_suite, tmp_path)
 def test_resume_refuses_a_different_suite(write_suite, tmp_path, capsys):
     suite = write_suite(suite_text("  - {name: scripted, mode: ok}"))
     out = tmp_path / "out"
-    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 0
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", *INLINE]) == 0
     path = only_result(out)
     capsys.readouterr()
     suite.write_text(suite.read_text().replace("name: t", "name: changed"))
@@ -210,7 +215,7 @@ def test_a_metric_of_the_wrong_type_is_that_metrics_error(write_suite, tmp_path,
         )
     )
     out = tmp_path / "out"
-    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 1
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", *INLINE]) == 1
     (case,) = load_results(only_result(out)).cases
     assert case.status == "ok"
     assert case.metric_errors == {"bogus": "metric 'bogus' failed: MetricValue: value: Input should be a valid number"}
@@ -288,7 +293,7 @@ def test_few_samples_say_so_in_the_table(write_suite, tmp_path, capsys):
         "measure: {min_samples: 20, max_time: 0.12, min_time: 0, warmup: {max_time: 0.01, min_time: 0}}\n"
     )
     out = tmp_path / "out"
-    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 0
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", *INLINE]) == 0
     (case,) = load_results(only_result(out)).cases
     count = case.metrics["latency"].summary.count
     assert count < 6  # 0.1 s calls, 0.24 s at most: never enough for a 95% CI
@@ -309,7 +314,7 @@ def test_the_speedup_baseline_is_never_a_failed_case(write_suite, tmp_path, caps
         )
     )
     out = tmp_path / "out"
-    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 1
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", *INLINE]) == 1
     results = load_results(only_result(out))
     first, second, third = build(results).rows
     assert first["speedup"] is None
