@@ -29,7 +29,9 @@ from benchharness.results import load_results
 
 PLUGIN_DIR = Path(__file__).parent / "plugins"
 
-MEASURE = "measure: {min_samples: 20, max_time: 0.3, timeout: 120, warmup: {max_time: 0.1}}\n"
+MEASURE = "measure: {min_samples: 20, max_time: 0.1, timeout: 120, warmup: {max_time: 0.1}}\n"
+#: For the tests of results files and resume, whose cases need no worker process of their own.
+INLINE = ("--launcher", "inline")
 
 
 def suite_text(*backends: str) -> str:
@@ -142,7 +144,7 @@ def test_two_runs_started_in_the_same_second_write_two_files(tmp_path):
     suite.write_text(suite_text("{name: scripted}"))
     out = tmp_path / "out"
     env = env_for(tmp_path / "tmp")
-    runs = [start_run(suite, out, env, "-q") for _ in range(2)]
+    runs = [start_run(suite, out, env, "-q", *INLINE) for _ in range(2)]
     errs = [run.communicate(timeout=120)[1] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], errs
     paths = sorted(line.split("results: ", 1)[1] for err in errs for line in err.splitlines() if "results: " in line)
@@ -175,13 +177,13 @@ def test_resume_runs_failed_cases_again(tmp_path, monkeypatch, capsys):
     )
     out = tmp_path / "out"
     monkeypatch.setenv("BH_FAIL", "1")
-    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 1
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", *INLINE]) == 1
     (path,) = out.glob("*.json")
     first = load_results(path)
     assert [c.status for c in first.cases] == ["ok", "error"]
     monkeypatch.delenv("BH_FAIL")
     capsys.readouterr()
-    assert main(["run", str(suite), "-p", "bh_testplugin", "--resume", str(path), "-q"]) == 0
+    assert main(["run", str(suite), "-p", "bh_testplugin", "--resume", str(path), "-q", *INLINE]) == 0
     final = load_results(path)
     assert final.complete
     assert [c.case_id for c in final.cases] == [c.case_id for c in first.cases]  # the retry took the failure's place
@@ -194,7 +196,11 @@ def test_resume_runs_failed_cases_again(tmp_path, monkeypatch, capsys):
 
 
 def test_a_full_disk_stops_the_run_with_the_resume_line(tmp_path, monkeypatch, capsys):
-    """The second write of the results file fails with ENOSPC (in the CLI process; workers are not affected)."""
+    """The second write of the results file fails with ENOSPC.
+
+    The cases run inline, in this process, and fsync no file of their own, so the count below is of results-file
+    writes only.
+    """
     suite = tmp_path / "suite.yaml"
     suite.write_text(suite_text("{name: scripted, label: a}", "{name: scripted, label: b}"))
     out = tmp_path / "out"
@@ -208,7 +214,7 @@ def test_a_full_disk_stops_the_run_with_the_resume_line(tmp_path, monkeypatch, c
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 2
+    assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", *INLINE]) == 2
     (path,) = out.glob("*.json")
     err = capsys.readouterr().err.strip()
     assert err == (
@@ -218,7 +224,7 @@ def test_a_full_disk_stops_the_run_with_the_resume_line(tmp_path, monkeypatch, c
     assert sorted(p.name for p in out.iterdir()) == [path.name]  # no temporary file left
     assert [c.case_id.split("/")[2] for c in load_results(path).cases] == ["a"]
     monkeypatch.setattr(os, "fsync", real_fsync)
-    assert main(["run", str(suite), "-p", "bh_testplugin", "--resume", str(path), "-q"]) == 0
+    assert main(["run", str(suite), "-p", "bh_testplugin", "--resume", str(path), "-q", *INLINE]) == 0
     assert [c.case_id.split("/")[2] for c in load_results(path).cases] == ["a", "b"]
 
 
@@ -366,7 +372,7 @@ def test_results_files_honour_the_umask(tmp_path):
     out = tmp_path / "out"
     old = os.umask(0o022)
     try:
-        assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q"]) == 0
+        assert main(["run", str(suite), "-p", "bh_testplugin", "-o", str(out), "-q", *INLINE]) == 0
     finally:
         os.umask(old)
     (path,) = out.glob("*.json")
