@@ -379,7 +379,7 @@ def test_speech_model_with_its_dims_validates_and_runs(
     """With the names ``inspect`` prints, each input gets its own value: state keeps its batch of 1."""
     suite = write_suite(SPEECH_SUITE.format(path=models / "speech.onnx", dims="{input.1: 512, state.1: 1}") + QUICK)
     assert cli("validate", suite) == (0, f"{suite}: ok (1 case)\n", "")
-    code, _, err = cli("run", suite, "-o", tmp_path / "out", "-q")
+    code, _, err = cli("run", suite, "-o", tmp_path / "out", "-q", "--launcher", "inline")
     assert code == 0, err
     (results,) = (load_results(p) for p in (tmp_path / "out").glob("*.json"))
     (case,) = results.cases
@@ -470,7 +470,7 @@ def test_a_failed_conversion_names_the_model_formats_and_converter(
         """
         + QUICK
     )
-    code, _, err = cli("run", suite, "-o", tmp_path / "out", "-q")
+    code, _, err = cli("run", suite, "-o", tmp_path / "out", "-q", "--launcher", "inline")
     assert code == 1
     assert err.endswith("1 of 1 cases failed: inverse/none/onnxruntime/cpu/latency/b1 (error)\n")
     (results,) = (load_results(p) for p in (tmp_path / "out").glob("*.json"))
