@@ -452,8 +452,10 @@ def test_torch_and_onnxruntime_cases_report_the_same_macs_per_item():
     pytest.importorskip("onnxruntime")
     model = {"source": "zoo", "arch": "mobilenet_v2", "width": 0.25, "input_size": 32, "num_classes": 10}
     figures = ["latency", "macs", "parameters", "model_size"]
-    on_torch = run_case(model=model, backend="torch", metrics=figures, batch=2)
-    on_ort = run_case(model=model, backend="onnxruntime", metrics=figures, batch=2)
+    # One thread: counts do not depend on it, and torch's default of one per core crawled on a shared machine.
+    cpu = {"name": "cpu", "threads": 1}
+    on_torch = run_case(model=model, backend="torch", target=cpu, metrics=figures, batch=2)
+    on_ort = run_case(model=model, backend="onnxruntime", target=cpu, metrics=figures, batch=2)
     torch_macs, ort_macs = on_torch.metrics["macs"], on_ort.metrics["macs"]
     assert torch_macs.value == ort_macs.value > 0
     assert torch_macs.details["items"] == 2 and ort_macs.details["batch_total"] == 2 * ort_macs.details["per_item"]
