@@ -262,8 +262,9 @@ def test_a_really_full_disk(tmp_path, tiny_disk):
     kept = load_results(path).cases
     assert 1 <= len(kept) < 3
     filler.unlink()
+    resume = [sys.executable, "-m", "benchharness", "run", str(suite), "-p", "bh_testplugin", "--resume", str(path)]
     resumed = subprocess.run(
-        [sys.executable, "-m", "benchharness", "run", str(suite), "-p", "bh_testplugin", "--resume", str(path), "-q"],
+        [*resume, "-q", *INLINE],  # which cases the resumed run adds is checked, not their workers
         env=env,
         capture_output=True,
         text=True,
