@@ -21,6 +21,17 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 PUBLISHED_MOBILENET_V2_MACS = 300.8e6
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Run torch on one thread, restored afterwards: counts do not depend on it, and on a busy 2-core machine
+    OpenMP spin-waits made the zoo's threaded forward passes and exports several times slower."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _initializer(name: str, shape: list[int], dtype: type = np.float32) -> onnx.TensorProto:
     rng = np.random.default_rng(0)
     return numpy_helper.from_array(rng.standard_normal(shape).astype(dtype), name)
@@ -224,7 +235,7 @@ def _hook_count(module, x) -> int:
 
 
 @pytest.mark.parametrize("arch", ["mobilenet_v2", "shufflenet_v2", "squeezenet", "resnet"])
-def test_zoo_torch_count_equals_onnx_count_and_a_hook_count(arch, tmp_path):
+def test_zoo_torch_count_equals_onnx_count_and_a_hook_count(arch, tmp_path, one_torch_thread):
     torch = pytest.importorskip("torch")
     from benchharness_torch import TorchToOnnx, module_artifact
     from benchharness_zoo.models import ARCHITECTURES
@@ -257,7 +268,7 @@ def test_zoo_torch_count_equals_onnx_count_and_a_hook_count(arch, tmp_path):
     assert (bn_channels == 0) == (arch == "squeezenet")
 
 
-def test_zoo_mobilenet_v2_at_224_matches_the_published_300_m():
+def test_zoo_mobilenet_v2_at_224_matches_the_published_300_m(one_torch_thread):
     pytest.importorskip("torch")
     from benchharness_torch import module_artifact
     from benchharness_zoo.models import ARCHITECTURES
