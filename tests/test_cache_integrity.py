@@ -60,7 +60,21 @@ def cached_onnx(cache: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CaseResult, bytes]:
+def one_torch_thread() -> Iterator[None]:
+    """Build and export the zoo model on one torch thread, for the rest of this module, restored at its end.
+
+    The conversions only have to agree with each other; on a busy 2-core machine OpenMP spin-waits made the
+    threaded build (its calibration pass) and export several times slower.
+    """
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None) -> tuple[Path, CaseResult, bytes]:
     """A cache holding TINY's conversion, the run that filled it, and the bytes of OTHER's conversion."""
     root = tmp_path_factory.mktemp("seeded")
     first = zoo_run(root / "cache")
