@@ -85,7 +85,22 @@ def one_job(repo: Path, base: str, head: str, rounds: int, threshold: str, out: 
         raise RuntimeError(f"benchharness ab failed ({done.returncode}): {done.stderr.strip()[-800:]}")
     (row,) = [r for r in json.loads(done.stdout)["rows"] if r["metric"] == "latency"]
     keep = ("ratio", "ci_low", "ci_high", "p_value", "test", "verdict", "regression")
-    return {"exit": done.returncode, "wall_s": wall, **{k: row.get(k) for k in keep}}
+    return {"exit": done.returncode, "wall_s": wall, **{k: row.get(k) for k in keep}, "rounds": _rounds(done.stderr)}
+
+
+def _rounds(stderr: str) -> list[dict[str, float]]:
+    """Each round's base and head medians (ms), from the two merged results files the job names."""
+    import re
+
+    match = re.search(r"^results: (\S+) and (\S+) ", stderr, re.M)
+    if not match:
+        return []
+    sides = [json.loads(Path(p).read_text())["cases"][0]["processes"] for p in match.groups()]
+    return [
+        {"base": b["metrics"]["latency"]["value"], "head": h["metrics"]["latency"]["value"]}
+        for b, h in zip(*sides)
+        if b["status"] == h["status"] == "ok"
+    ]
 
 
 def summarize(record: dict[str, Any]) -> dict[str, Any]:
