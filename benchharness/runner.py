@@ -295,7 +295,8 @@ def run_suite(
                     index += 1
                     runs = kept.setdefault(case.id, [])
                     progress.start(index, total, case, len(runs) + 1, repeat[case.id])
-                    one = run_one(case, host, launcher, launcher_item.name, workspace, settings)
+                    which = case if not runs else timed_only(case, host)  # the first process collects every figure
+                    one = run_one(which, host, launcher, launcher_item.name, workspace, settings)
                     if one.status != "ok":
                         ended.add(case.id)
                         index += needed[case.id] - round_ - 1  # its remaining processes will not run
@@ -326,6 +327,19 @@ def run_suite(
     results.complete = True
     save()
     return results, path
+
+
+def timed_only(case: Case, host: PluginHost) -> Case:
+    """``case`` as its second and later worker processes run it: without the metrics repeats cannot change.
+
+    Repeats sample the noise between processes, which only figures measured around the timed loop
+    (the scenario's, the observers') have.  A metric that depends on no other figure (accuracy,
+    fidelity, parameters, size, MACs: its own untimed pass, or static) gives the same value in every
+    process, so only the first one collects it; a metric that depends on a figure is collected in each.
+    """
+    metrics = host.items["metrics"]
+    keep = [m for m in case.metrics if m.name not in metrics or metrics[m.name].cls.depends_on]
+    return case if len(keep) == len(case.metrics) else case.model_copy(update={"metrics": keep})
 
 
 def _outcome(result: CaseResult) -> str:

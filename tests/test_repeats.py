@@ -54,6 +54,18 @@ def test_repeat_runs_each_case_in_n_processes_round_robin(tmp_path: Path):
         assert process_values(case, "latency") == medians
 
 
+def test_metrics_that_repeats_cannot_change_are_collected_in_the_first_process_only(tmp_path: Path):
+    code, results, _ = run(tmp_path, "--repeat", "3", suite=SUITE.replace("[latency, throughput]", "[latency, model_size]"))
+    assert code == 0
+    for case in results.cases:
+        assert [sorted(p.metrics) for p in case.processes] == [
+            ["latency", "model_size", "throughput"], ["latency", "throughput"], ["latency", "throughput"],
+        ]  # fmt: skip
+        size = case.metrics["model_size"]
+        assert size.value == case.processes[0].metrics["model_size"].value and size.between.values == [size.value]
+        assert [m.name for m in case.config.metrics] == ["latency", "model_size"]  # the case as the suite has it
+
+
 def test_measure_repeat_in_the_suite_and_the_flag_overrides_it(tmp_path: Path):
     suite = SUITE.replace("measure: {", "measure: {repeat: 2, ")
     code, results, _ = run(tmp_path, suite=suite)
