@@ -17,12 +17,12 @@ pytest.importorskip("onnxruntime")
 QUICK = "measure: {min_samples: 10, max_time: 0.2, target_ci: 0.05, warmup: {max_time: 0.2}}\n"
 
 
-def run(suite, tmp_path, *extra):
-    """Run ``suite`` in this process (``--launcher inline``): what these tests check is how each model source's
-    inputs, conversions and errors reach the results, not worker isolation, and a worker per case would import
-    torch again each time."""
+def run(suite, tmp_path, launcher="inline"):
+    """Run ``suite``, by default in this process (``--launcher inline``): what most tests here check is how each
+    model source's inputs and conversions reach the results, not worker isolation, and a worker per case would
+    import torch again each time."""
     out = tmp_path / "out"
-    code = main(["run", str(suite), "-o", str(out), "-q", "--launcher", "inline", *extra])
+    code = main(["run", str(suite), "-o", str(out), "-q", "--launcher", launcher])
     files = sorted(out.glob("*.json"))
     return code, load_results(files[-1])
 
@@ -153,7 +153,9 @@ def test_python_source_errors_are_recorded(write_suite, tmp_path):
         """
         + QUICK
     )
-    code, results = run(suite, tmp_path)
+    # In worker processes: the factory's module must be found there too (on the worker's PYTHONPATH, not in this
+    # process's sys.modules), and a python model entry reaches the worker as JSON.
+    code, results = run(suite, tmp_path, launcher="process")
     assert code == 1
     assert [c.error for c in results.cases] == [
         "python source: bh_models:not_a_module returned str, not torch.nn.Module",
