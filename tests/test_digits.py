@@ -105,9 +105,9 @@ def test_a_digits_trained_model_scores_the_same_on_torch_and_onnxruntime(tmp_pat
     """``benchharness run`` end to end: trained on first use (cached for the session), scored on both backends.
 
     The same fed arrays go to both (their sha256 is compared); the two frameworks round differently, so a sample
-    whose top two scores are nearly equal may flip: the tolerance is 2 of the 450 test samples.  The cases run
-    inline, in the command's process: the figures are what is checked here, and a worker per case would import
-    torch again.
+    whose top two scores are nearly equal may flip: the tolerance is 2 of the 450 test samples.  Each case runs in
+    a worker process, as a user's run does: the only run in the tests that loads a dataset and a fidelity reference
+    in workers.
     """
     pytest.importorskip("sklearn")
     suite = tmp_path / "digits.yaml"
@@ -126,10 +126,7 @@ def test_a_digits_trained_model_scores_the_same_on_torch_and_onnxruntime(tmp_pat
     )
     exe = Path(sys.executable).with_name("benchharness")
     proc = subprocess.run(
-        [str(exe), "run", str(suite), "-o", str(tmp_path / "out"), "-q", "--launcher", "inline"],
-        capture_output=True,
-        text=True,
-        timeout=280,
+        [str(exe), "run", str(suite), "-o", str(tmp_path / "out"), "-q"], capture_output=True, text=True, timeout=280
     )
     assert proc.returncode == 0, proc.stderr
     (path,) = (tmp_path / "out").glob("*.json")
