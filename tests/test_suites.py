@@ -33,7 +33,8 @@ def test_smoke_suite_runs(tmp_path, capsys):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
     smoke = Path(__file__).parents[1] / "suites" / "smoke.yaml"
-    # In this process: the suite is what is checked here, not worker isolation (two workers would import torch).
+    # In this process: the suite is what is checked here, not worker isolation (two workers would import torch);
+    # tests/test_digits.py runs a zoo model on torch and, exported, on ONNX Runtime in workers.
     assert main(["run", str(smoke), "-o", str(tmp_path), "-q", "--launcher", "inline"]) == 0
     results = load_results(next(tmp_path.glob("smoke-*.json")))
     assert [c.status for c in results.cases] == ["ok", "ok"]
