@@ -1,7 +1,8 @@
 """Targets: edge emulation applied and read back in the worker, out-of-memory cases, and targets a machine lacks.
 
-Every run here goes through ``benchharness run`` and the ``process`` launcher, so each case's limits are set in
-a worker of its own and read back there, both by the target and, independently, by the test backend.
+Every run of limits and out-of-memory cases here goes through ``benchharness run`` and the ``process`` launcher, so
+each case's limits are set in a worker of its own and read back there, both by the target and, independently, by
+the test backend.  The runs of targets a machine lacks are inline: the runner skips those before any launcher.
 """
 
 from __future__ import annotations
@@ -240,7 +241,7 @@ def test_a_target_this_machine_lacks_is_a_skip_with_its_reason(write_suite, tmp_
             "  - {name: cpu, threads: 1}",
         )
     )
-    code, cases = run(suite, tmp_path / "out")
+    code, cases = run(suite, tmp_path / "out", "--launcher", "inline")
     assert code == 0  # skips are not failures
     status = by_label(cases, "target")
     assert {k: c.status for k, c in status.items()} == {
@@ -272,11 +273,11 @@ def test_a_target_this_machine_lacks_is_a_skip_with_its_reason(write_suite, tmp_
 def test_resume_asks_again_about_skipped_cases(write_suite, tmp_path, capsys):
     suite = write_suite(suite_text("  - {name: scripted}", "  - {name: fake-npu}\n  - {name: cpu, threads: 1}"))
     out = tmp_path / "out"
-    code, cases = run(suite, out)
+    code, cases = run(suite, out, "--launcher", "inline")
     assert code == 0 and failed_before(by_label(cases, "target")["fake-npu"])
     (path,) = out.glob("*.json")
     capsys.readouterr()
-    assert main(["run", str(suite), "-p", "bh_testplugin", "--resume", str(path)]) == 0
+    assert main(["run", str(suite), "-p", "bh_testplugin", "--resume", str(path), "--launcher", "inline"]) == 0
     again = by_label(load_results(path).cases, "target")
     assert again["fake-npu"].status == "skipped"
     assert again["fake-npu"].warnings == [
