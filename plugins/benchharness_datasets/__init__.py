@@ -161,19 +161,19 @@ class ImageFolder(Dataset):
         """Read every image; the labels are the sorted sub-folder indices."""
         import numpy as np
 
-        from benchharness_datasets.images import BUILT_IN_SUFFIXES, have_pillow, read_image
+        from benchharness_datasets.images import image_suffixes, read_image
 
         root = ctx.resolve(options.path, folder=True)
         classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not classes:
             raise BenchError(f"{root} has no sub-folders: expected one folder of images per class")
-        pillow = have_pillow()
+        suffixes = image_suffixes()
         files = []
         for label, name in enumerate(classes):
             found = sorted(
                 p
                 for p in (root / name).iterdir()
-                if p.is_file() and not p.name.startswith(".") and (pillow or p.suffix.lower() in BUILT_IN_SUFFIXES)
+                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
             )
             files.append([(path, label) for path in found])
         ordered = []

@@ -35,6 +35,19 @@ def have_pillow() -> bool:
     return importlib.util.find_spec("PIL") is not None
 
 
+def image_suffixes() -> frozenset[str]:
+    """File suffixes an image folder takes: the built-in ones, and every one Pillow reads when it is installed.
+
+    Anything else in a class folder (``notes.txt``, ``labels.csv``) is not an image and is left alone.
+    """
+    if not have_pillow():
+        return frozenset(BUILT_IN_SUFFIXES)
+    from PIL import Image
+
+    return frozenset(BUILT_IN_SUFFIXES) | {s.lower() for s, fmt in Image.registered_extensions().items()
+                                           if fmt in Image.OPEN}  # fmt: skip
+
+
 def read_image(path: Path) -> np.ndarray:
     """The image at ``path`` as float32 ``[H, W, C]`` in [0, 1], C being 1 (grey) or 3 (colour); alpha is dropped.
 
