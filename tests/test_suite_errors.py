@@ -378,7 +378,7 @@ SHAPE_CASES = {
         BASE + "measure:\n  samples: 3\n",
         [
             "{p}:8 measure.samples: unknown field (did you mean 'min_samples'?); known: ci_level, max_samples, "
-            "max_time, min_samples, min_time, noisy_threshold, seed, target_ci, timeout, warmup"
+            "max_time, min_samples, min_time, noisy_threshold, repeat, seed, target_ci, timeout, warmup"
         ],
     ),
     "warmup-tolerance": (
