@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from abrepo import git, make_repo
 
-from benchharness.ab import revision_sides, round_order
+from benchharness.ab import python_sides, revision_sides, round_order
 from benchharness.cli import main
 from benchharness.compare import compare_results, render
 from benchharness.errors import BenchError
@@ -124,3 +124,18 @@ def test_bad_input_is_one_line(repo, tmp_path):
     assert main(["ab", str(tmp_path / "none.yaml")]) == 2
     with pytest.raises(SystemExit):
         main(["ab", "s.yaml", "--rounds", "1"])
+
+
+def test_two_environments_are_two_interpreters_running_the_same_suite(repo, tmp_path):
+    project, _, _ = repo
+    suite = project / "benchmarks" / "suite.yaml"
+    sides = python_sides(suite, sys.executable, sys.executable)
+    assert [s.python for s in sides.values()] == [sys.executable, sys.executable]
+    assert all(s.suite == suite.resolve() and "benchharness" in s.description for s in sides.values())
+    with pytest.raises(BenchError, match=r"^--head-python /nonexistent/python: cannot start it: "):
+        python_sides(suite, sys.executable, "/nonexistent/python")
+    bare = tmp_path / "bare-python"  # an interpreter without benchharness: a script that fails as python would
+    bare.write_text("#!/bin/sh\necho 'No module named benchharness' >&2\nexit 1\n")
+    bare.chmod(0o755)
+    with pytest.raises(BenchError, match=r"^--base-python .*bare-python: benchharness is not installed there"):
+        python_sides(suite, str(bare), sys.executable)
