@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_processes,
         metavar="N",
         help="worker processes per case, round-robin over the cases (overrides measure.repeat; "
-        "default: the suite's, else $BENCHHARNESS_REPEAT, else 3)",
+        "default: the suite's, else $BENCHHARNESS_REPEAT, else 1)",
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     run.add_argument(

@@ -93,7 +93,7 @@ class MeasureSettings(_Strict):
         le=MAX_REPEAT,
         description="Worker processes per case, run round-robin over the suite's cases; the table's figure is "
         "the median of theirs and its CI comes from their spread. Unset: --repeat, else BENCHHARNESS_REPEAT, "
-        "else 3 (see docs/regressions.md for the trade-off).",
+        "else 1 (see docs/regressions.md for the trade-off).",
     )
 
     @model_validator(mode="after")

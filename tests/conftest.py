@@ -18,8 +18,8 @@ if str(PLUGIN_DIR) not in sys.path:
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Conversions are cached per test session, never in the user's home; one worker process per case.
 
-    Repeats across processes (default 3) multiply every run's time; the tests of repeats ask for them
-    (``--repeat``, ``measure.repeat``) or drop the variable.
+    Repeats across processes multiply every run's time, and the environment running the tests may ask for
+    them; the tests of repeats ask for them (``--repeat``, ``measure.repeat``) or drop the variable.
     """
     monkeypatch.setenv("BENCHHARNESS_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.setenv("BENCHHARNESS_REPEAT", "1")
