@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +35,27 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _processes(text: str) -> int:
-    """An argparse type: a whole number of worker processes, 1 to 1000."""
+def _max_repeat() -> int:
     from benchharness.settings import MAX_REPEAT
 
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_REPEAT:
-        raise argparse.ArgumentTypeError(f"expected a whole number of processes from 1 to {MAX_REPEAT}, got {text!r}")
-    return value
+    return MAX_REPEAT
+
+
+def _whole(noun: str, low: int, highest: Callable[[], int]) -> Callable[[str], int]:
+    """An argparse type: a whole number of ``noun`` from ``low`` to ``highest()`` (asked when parsing, so the
+    module defining the bound is imported only by the command that uses it)."""
+
+    def parse(text: str) -> int:
+        high = highest()
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {noun} from {low} to {high}, got {text!r}")
+        return value
+
+    return parse
 
 
 def _judging_options(parser: argparse.ArgumentParser) -> None:
@@ -63,17 +73,6 @@ def _judging_options(parser: argparse.ArgumentParser) -> None:
         help="comma-separated figures that gate (default: all); 'missing' adds missing cases",
     )
     parser.add_argument("--format", default="table", choices=("table", "markdown", "json"), help="output format")
-
-
-def _rounds(text: str) -> int:
-    """An argparse type: a whole number of A/B rounds, 2 to 1000 (one round gives no test)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 2 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"expected a whole number of rounds from 2 to 1000, got {text!r}")
-    return value
 
 
 def _plugin_option(parser: argparse.ArgumentParser, dest: str) -> None:
@@ -109,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--repeat",
-        type=_processes,
+        type=_whole("processes", 1, _max_repeat),
         metavar="N",
         help="worker processes per case, round-robin over the cases (overrides measure.repeat; "
         "default: the suite's, else $BENCHHARNESS_REPEAT, else 1)",
@@ -167,7 +166,11 @@ def _parser() -> argparse.ArgumentParser:
     ab.add_argument("--base-python", metavar="PYTHON", help="run the base in this interpreter's environment instead")
     ab.add_argument("--head-python", metavar="PYTHON", help="run the head in this interpreter's environment instead")
     ab.add_argument(
-        "--rounds", type=_rounds, default=None, metavar="N", help="paired rounds (default: 10); each runs both sides"
+        "--rounds",
+        type=_whole("rounds", 2, lambda: 1000),
+        default=None,
+        metavar="N",
+        help="paired rounds (default: 10); each runs both sides",
     )
     ab.add_argument("-o", "--output", type=Path, default=Path("results"), help="folder for the A/B job's files")
     ab.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="per-case timeout, overriding the suite's")
