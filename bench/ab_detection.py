@@ -8,7 +8,7 @@ fraction of each call's own time) and a suite, in three commits that differ only
 was a regression (exit 1).  The Done-when of issue 9: A/A at most 1 of 10, +10% at least 9 of 10,
 +3% at a 5% threshold at most 1 of 10.
 
-    python bench/ab_detection.py --jobs 10 --rounds 10
+    python bench/ab_detection.py --jobs 10 --rounds 10 [--same-core]
 
 Writes ``bench/results/ab-detection-<UTC stamp>.json`` with every job's ratio, CI, p-value, verdict
 and wall time, and prints the counts.  ``--summarize FILE`` prints the counts of an earlier run.
@@ -73,11 +73,13 @@ def make_repo(root: Path) -> tuple[Path, dict[str, str]]:
     return repo, commits
 
 
-def one_job(repo: Path, base: str, head: str, rounds: int, threshold: str, out: Path) -> dict[str, Any]:
+def one_job(
+    repo: Path, base: str, head: str, rounds: int, threshold: str, out: Path, same_core: bool = False
+) -> dict[str, Any]:
     """One ``benchharness ab`` job; its latency row, exit code and wall time."""
     command = [sys.executable, "-m", "benchharness", "ab", "suite.yaml", "--base", base, "--head", head,
                "--rounds", str(rounds), "--threshold", threshold, "-p", "slowdown_plugin", "--format", "json",
-               "-o", str(out)]  # fmt: skip
+               "-o", str(out), *(["--same-core"] if same_core else [])]  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=3600)
     wall = time.perf_counter() - start
@@ -135,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=10, help="A/B jobs of each kind (default 10)")
     parser.add_argument("--rounds", type=int, default=10, help="rounds per job (default 10, as benchharness ab)")
     parser.add_argument("--threshold", default="5%")
+    parser.add_argument("--same-core", action="store_true", help="pass --same-core to benchharness ab")
     parser.add_argument("--kinds", default=",".join(KINDS), help="which kinds to run (default all)")
     parser.add_argument("--summarize", type=Path, metavar="FILE", help="print the counts of an earlier run")
     args = parser.parse_args(argv)
@@ -144,14 +147,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     kinds = [k for k in args.kinds.split(",") if k]
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H%MZ")
-    target = HERE / "results" / f"ab-detection-{stamp}.json"
-    record: dict[str, Any] = {"rounds": args.rounds, "threshold": args.threshold, "jobs": [],
+    target = HERE / "results" / f"ab-detection{'-same-core' if args.same_core else ''}-{stamp}.json"
+    record: dict[str, Any] = {"rounds": args.rounds, "threshold": args.threshold, "same_core": args.same_core,
+                              "jobs": [],
                               "command": " ".join(["python", "bench/ab_detection.py", *(argv or sys.argv[1:])])}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ab-detection-") as scratch:
         repo, commits = make_repo(Path(scratch))
         for n in range(args.jobs):
             for kind in kinds:
-                job = one_job(repo, commits["A/A"], commits[kind], args.rounds, args.threshold, Path(scratch) / "out")
+                out = Path(scratch) / "out"
+                job = one_job(repo, commits["A/A"], commits[kind], args.rounds, args.threshold, out, args.same_core)
                 job["kind"] = kind
                 record["jobs"].append(job)
                 print(f"job {n + 1}/{args.jobs} {kind}: exit {job['exit']}, ratio {job['ratio']:.3f} "

@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchharness.errors import BenchError
 from benchharness.repeats import as_process, combine
@@ -178,34 +179,87 @@ def run_rounds(
     folder: Path,
     run_args: Sequence[str] = (),
     progress: Callable[[str], None] = lambda line: None,
+    same_core: bool = False,
 ) -> list[Round]:
     """Run ``rounds`` interleaved rounds; each side's run of round k writes into ``folder/<side>/round-k``.
 
-    A side's run that fails for bad input (exit 2) in the first round stops the job with its message;
-    a case that fails (exit 1) is recorded in that round's results and the job goes on.
+    ``same_core``: in each round the two sides run at the same time, both pinned to one core (the
+    cores this process may use, in turn from round to round), so that every slow spell of that core
+    hits both alike (see :data:`SAME_CORE_NOTE`).  A side's run that fails for bad input (exit 2) in
+    the first round stops the job with its message; a case that fails (exit 1) is recorded in that
+    round's results and the job goes on.
     """
+    cores = _cores_for_same_core() if same_core else []
     done: list[Round] = []
     for index in range(rounds):
+        if same_core:
+            core = cores[index % len(cores)]
+            progress(f"[round {index + 1}/{rounds}] base and head together on core {core} ...")
+            started = [(name, _start(sides[name], folder, index, run_args, core)) for name in round_order(index)]
+            try:
+                done.extend(_finish(sides[name], index, run) for name, run in started)
+            finally:
+                for _, run in started:
+                    if run.proc.poll() is None:  # the other side failed or Ctrl-C: do not leave this one running
+                        run.proc.kill()
+                        run.proc.wait()
+            continue
         for name in round_order(index):
-            side = sides[name]
-            out = folder / name / f"round-{index + 1:02d}"
-            command = [side.python, "-m", "benchharness", "run", str(side.suite), "-q", "-o", str(out),
-                       "--repeat", "1", "--format", "json", *run_args]  # fmt: skip
-            progress(f"[round {index + 1}/{rounds}] {name}: {side.description} ...")
-            proc = subprocess.run(
-                command, cwd=side.cwd, env={**os.environ, **side.environment}, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            files = sorted(out.glob("*.json"))
-            tail = proc.stderr.strip()[-2000:]
-            if proc.returncode == 130 or proc.returncode < 0:
-                raise KeyboardInterrupt
-            if proc.returncode not in (0, 1) or not files:
-                lines = proc.stderr.strip().splitlines() or ["(no message)"]
-                first = next((ln for ln in lines if "error" in ln), lines[-1])
-                raise BenchError(f"{name} ({side.description}): benchharness run exited {proc.returncode}: {first}")
-            done.append(Round(name, index + 1, proc.returncode, files[-1], tail))
+            progress(f"[round {index + 1}/{rounds}] {name}: {sides[name].description} ...")
+            done.append(_finish(sides[name], index, _start(sides[name], folder, index, run_args)))
     return done
+
+
+#: What ``--same-core`` trades: why it cancels the machine's noise, and what its figures are not.
+SAME_CORE_NOTE = (
+    "both sides ran at the same time on one core, sharing it: a ratio of their latencies, not a latency to quote"
+)
+
+
+def _cores_for_same_core() -> list[int]:
+    if not hasattr(os, "sched_setaffinity"):
+        raise BenchError("--same-core pins both sides to one core, which needs os.sched_setaffinity (Linux has it)")
+    return sorted(os.sched_getaffinity(0))
+
+
+def _start(side: Side, folder: Path, index: int, run_args: Sequence[str], core: int | None = None) -> _Started:
+    """Start ``benchharness run`` of ``side`` for round ``index`` (pinned to ``core`` when given)."""
+    out = folder / side.name / f"round-{index + 1:02d}"
+    out.mkdir(parents=True, exist_ok=True)
+    command = [side.python, "-m", "benchharness", "run", str(side.suite), "-q", "-o", str(out),
+               "--repeat", "1", "--format", "json", *run_args]  # fmt: skip
+    log = open(out / "stderr.log", "w+", encoding="utf-8")  # noqa: SIM115 (closed in _finish)
+    pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
+    proc = subprocess.Popen(
+        command, cwd=side.cwd, env={**os.environ, **side.environment}, stdout=subprocess.DEVNULL, stderr=log,
+        text=True, preexec_fn=pin,
+    )  # fmt: skip
+    return _Started(proc, out, log)
+
+
+@dataclass
+class _Started:
+    """A side's run in progress: the process, its output folder, and the file its stderr goes to."""
+
+    proc: subprocess.Popen
+    out: Path
+    log: Any
+
+
+def _finish(side: Side, index: int, started: _Started) -> Round:
+    """Wait for a side's run of round ``index``; its :class:`Round`, or the error that stops the job."""
+    returncode = started.proc.wait()
+    started.log.seek(0)
+    stderr = started.log.read()
+    started.log.close()
+    files = sorted(started.out.glob("*.json"))
+    if returncode == 130 or returncode < 0:
+        raise KeyboardInterrupt
+    if returncode not in (0, 1) or not files:
+        lines = stderr.strip().splitlines() or ["(no message)"]
+        first = next((ln for ln in lines if "error" in ln), lines[-1])
+        raise BenchError(f"{side.name} ({side.description}): benchharness run exited {returncode}: {first}")
+    return Round(side.name, index + 1, returncode, files[-1], stderr.strip()[-2000:])
 
 
 def merge_rounds(rounds: list[Round], side: str) -> RunResults:
@@ -259,6 +313,7 @@ def run_ab(
     output_dir: Path,
     run_args: Sequence[str] = (),
     progress: Callable[[str], None] = lambda line: None,
+    same_core: bool = False,
 ) -> ABRun:
     """Run the A/B job; return its rounds and the merged results of each side (also saved in its folder)."""
     folder = ab_folder(output_dir.resolve(), suite_name)  # absolute: each side's runs start in its own folder
@@ -270,7 +325,7 @@ def run_ab(
         else:
             sides_cm = revision_sides(suite, base or "HEAD", head, Path(scratch))
         with sides_cm as sides:
-            done = run_rounds(sides, rounds, folder, run_args, progress)
+            done = run_rounds(sides, rounds, folder, run_args, progress, same_core)
     merged = {side: merge_rounds(done, side) for side in SIDES}
     paths = {}
     for side, results in merged.items():

@@ -172,6 +172,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="paired rounds (default: 10); each runs both sides",
     )
+    ab.add_argument(
+        "--same-core",
+        action="store_true",
+        help="run both sides of a round at the same time, sharing one core, so the machine's slow spells hit both "
+        "alike: for single-threaded CPU cases on a noisy machine (docs/regressions.md)",
+    )
     ab.add_argument("-o", "--output", type=Path, default=Path("results"), help="folder for the A/B job's files")
     ab.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="per-case timeout, overriding the suite's")
     _judging_options(ab)
@@ -523,7 +529,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_ab(args: argparse.Namespace) -> int:
     """Interleaved A/B of a suite on two revisions or environments; print the comparison; exit 1 on a regression."""
-    from benchharness.ab import DEFAULT_ROUNDS, run_ab
+    from benchharness.ab import DEFAULT_ROUNDS, SAME_CORE_NOTE, run_ab
     from benchharness.compare import compare_results, parse_alpha, parse_threshold, render, split_names
     from benchharness.errors import BenchError
 
@@ -536,11 +542,13 @@ def cmd_ab(args: argparse.Namespace) -> int:
     _host(args)  # a -p module that does not load is an error now, not in every round
     rounds = args.rounds or DEFAULT_ROUNDS
     run_args = [f"--plugin={p}" for p in args.plugins] + (["--timeout", str(args.timeout)] if args.timeout else [])
-    _err(f"benchharness {__version__}: A/B of {args.suite}, {_plural(rounds, 'round')}")
+    how = ", both sides at once on one core" if args.same_core else ""
+    _err(f"benchharness {__version__}: A/B of {args.suite}, {_plural(rounds, 'round')}{how}")
     try:
         job = run_ab(
             args.suite, suite_name=args.suite.stem, base=args.base, head=args.head, base_python=args.base_python,
             head_python=args.head_python, rounds=rounds, output_dir=args.output, run_args=run_args, progress=_err,
+            same_core=args.same_core,
         )  # fmt: skip
     except KeyboardInterrupt:
         _err(f"interrupted: the rounds that finished are kept under {args.output}")
@@ -552,6 +560,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(render(comparison, args.format))
     _err(f"results: {job.paths['base']} and {job.paths['head']} (every round under {job.folder})")
+    if args.same_core:
+        _err(f"note: {SAME_CORE_NOTE}")
     return comparison.exit_code
 
 
