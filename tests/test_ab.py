@@ -139,3 +139,35 @@ def test_two_environments_are_two_interpreters_running_the_same_suite(repo, tmp_
     bare.chmod(0o755)
     with pytest.raises(BenchError, match=r"^--base-python .*bare-python: benchharness is not installed there"):
         python_sides(suite, str(bare), sys.executable)
+
+
+def test_same_core_runs_both_sides_at_once_pinned_to_one_core_in_turn(repo, tmp_path):
+    import os
+
+    project, fast, slow = repo
+    done = _ab(project, "--base", fast, "--head", slow, "--same-core", "--format", "json", "-o", str(tmp_path))
+    assert done.returncode == 1, done.stderr
+    (row,) = [r for r in json.loads(done.stdout)["rows"] if r["metric"] == "latency"]
+    assert row["verdict"] == "slower" and row["ratio"] > 5
+    cores = sorted(os.sched_getaffinity(0))
+    announced = re.findall(r"^\[round (\d)/3\] base and head together on core (\d+) \.\.\.$", done.stderr, re.M)
+    assert announced == [(str(k + 1), str(cores[k % len(cores)])) for k in range(3)]
+    assert done.stderr.strip().splitlines()[-1].startswith("note: both sides ran at the same time on one core")
+    (folder,) = tmp_path.glob("ab-suite-*")
+    for k in range(3):
+        runs = [load_results(next((folder / side / f"round-{k + 1:02d}").glob("*.json"))) for side in ("base", "head")]
+        # each side's run was pinned to the round's core, and the two runs overlapped in time
+        assert [r.machine.cpu_affinity for r in runs] == [[cores[k % len(cores)]]] * 2
+        (b_start, b_end), (h_start, h_end) = [(r.started_at, r.finished_at) for r in runs]
+        assert b_start < h_end and h_start < b_end
+        assert (folder / "head" / f"round-{k + 1:02d}" / "stderr.log").is_file()
+
+
+def test_same_core_needs_sched_setaffinity(monkeypatch):
+    import os
+
+    from benchharness import ab
+
+    monkeypatch.delattr(os, "sched_setaffinity")
+    with pytest.raises(BenchError, match=r"^--same-core pins both sides to one core, which needs os.sched_setaffinity"):
+        ab._cores_for_same_core()

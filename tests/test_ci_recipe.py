@@ -116,4 +116,6 @@ def test_the_workflow_runs_locally_and_fails_on_a_slower_head(tmp_path: Path):
     calls = (tmp_path / "gh.log").read_text().splitlines()
     assert calls == ["pr comment 7 --body-file ab.md --edit-last", "pr comment 7 --body-file ab.md"]
     assert list((checkout / "ab-results").glob("ab-*/head.json"))
+    # the recipe runs both sides of each round together on one core (SAME_CORE), as docs/ci.md recommends
+    assert flow["env"]["SAME_CORE"] == "--same-core" and "[round 3/3] base and head together on core" in ab_stderr
     assert len(git(checkout, "worktree", "list").splitlines()) == 1  # the A/B's worktrees are gone
