@@ -357,20 +357,118 @@ class Converter(PluginItem, ABC):
         """Write the converted model of ``artifact`` to ``out_path``."""
 
 
+@dataclass
+class CompressionContext(ModelContext):
+    """What a compression may need besides its options: the model's data, and a record of what it did.
+
+    A compression's output is cached by the core (see :class:`Compression`), so
+    :meth:`Compression.apply` runs once per model, options and data, not once per
+    case; what it passes to :meth:`record` is kept with the cached model and
+    copied into every case's results.
+    """
+
+    #: Label of the model being compressed (for messages).
+    model_label: str = ""
+    #: Loads the model's dataset for a split (``None``: the suite's own); the worker sets it, ``None`` when the model
+    #: has no dataset.
+    dataset_loader: Callable[[str | None], DatasetInputs] | None = field(default=None, repr=False)
+    #: What :meth:`record` was given so far.
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def dataset(self, split: str | None = None) -> DatasetInputs:
+        """The model's dataset fed to its inputs, as :meth:`CaseContext.dataset` gives it to the accuracy metric.
+
+        ``split`` replaces the dataset's ``split`` option: calibrate and train
+        on ``"train"``, which the accuracy metric (on the suite's split, usually
+        ``"test"``) never scores.  The whole split is returned, without the
+        suite's ``limit``.  A :class:`BenchError` when the model has no
+        ``dataset`` entry, or the dataset has no such split.
+        """
+        if self.dataset_loader is None:
+            raise BenchError(
+                f"model {self.model_label!r} has no dataset: this compression needs data, so give the model a "
+                "'dataset' entry in the suite (e.g. dataset: {name: digits})"
+            )
+        return self.dataset_loader(split)
+
+    def record(self, **facts: Any) -> None:
+        """Note what the compression did: ``sparsity=0.5``, ``layers_quantized=12``, ``epochs=3``...
+
+        Values must be JSON-safe (numbers, strings, lists, dicts).  They are kept
+        with the cached model and appear in each case's results under the
+        model's ``info["compressions"]``.
+        """
+        self.facts.update(facts)
+
+
 class Compression(PluginItem, ABC):
-    """Turns a model into a lighter variant (pruned, quantized, distilled, fused)."""
+    """Turns a model into a lighter variant (pruned, quantized, distilled, fused).
+
+    A suite chains compressions (``[prune-channels: {amount: 0.5}, quantize-static]``).
+    For each step the core first converts the model into one of ``formats``
+    when it is in another (a torch model for an ONNX quantizer), then looks the
+    step up in the cache: the key hashes the input model's content, the
+    compression's name, plugin version, options, :meth:`cache_key`, the seed
+    and, with ``uses_dataset``, the model's ``dataset`` entry.  On a miss it
+    calls :meth:`apply`, writes the result with :meth:`save` into a fresh
+    folder under ``<cache>/compressed/`` and reads it back with
+    :meth:`restore`; on a hit it only restores it.  So a distillation runs once
+    for all the backends, targets, scenarios and batch sizes of a model.
+
+    A variant that cannot run on a case's backend (its format reaches none of
+    the backend's formats, or :meth:`unsupported_backend` says so) makes that
+    case a skip with the reason, decided before any worker starts.
+    """
 
     Options: ClassVar[type[BaseModel]] = CompressionOptions
-    #: Formats ``apply`` accepts; ``("*",)`` accepts any.
+    #: Formats ``apply`` accepts; ``("*",)`` accepts any.  A model in another format is converted first.
     formats: ClassVar[tuple[str, ...]] = ("*",)
+    #: Whether ``apply`` reads :meth:`CompressionContext.dataset` (calibration, fine-tuning, distillation).
+    uses_dataset: ClassVar[bool] = False
 
     def output_format(self, input_format: str) -> str:
         """Format of the compressed model for an input of ``input_format``; unchanged by default."""
         return input_format
 
+    def cache_key(self, options: BaseModel) -> str:
+        """Extra text that changes the output for the same model and options (a library's version); ``""``."""
+        return ""
+
+    def unsupported_backend(self, backend: str, options: BaseModel) -> str | None:
+        """Why backend ``backend`` cannot run this compression's output, or ``None`` when it can.
+
+        Formats are checked by the core; this is for what a format does not
+        say, such as a torch model with quantized layers that no exporter takes.
+        """
+        return None
+
     @abstractmethod
-    def apply(self, artifact: ModelArtifact, options: BaseModel, ctx: ModelContext) -> ModelArtifact:
-        """Return the compressed model (a new artifact, or ``artifact`` when nothing changes)."""
+    def apply(self, artifact: ModelArtifact, options: BaseModel, ctx: CompressionContext) -> ModelArtifact:
+        """Return the compressed model (a new artifact); note what was done with :meth:`CompressionContext.record`."""
+
+    def save(self, artifact: ModelArtifact, folder: Path) -> Path:
+        """Write the compressed model into the empty ``folder``; return the path :meth:`restore` will be given.
+
+        The default copies a model file (``artifact.path``) and the files beside
+        it that share its stem (OpenVINO's ``.bin`` beside its ``.xml``).  A
+        compression whose output is in memory (a ``torch`` module) overrides
+        this and :meth:`restore` (``benchharness_torch.TorchCompression`` does).
+        """
+        import shutil
+
+        if artifact.path is None or not artifact.path.is_file():
+            raise BenchError(
+                f"compression {self.name!r} returned a {artifact.format} model in memory; it must override save() "
+                "and restore() to cache it"
+            )
+        for sibling in sorted(artifact.path.parent.glob(f"{artifact.path.stem}.*")):
+            if sibling.is_file():
+                shutil.copyfile(sibling, folder / f"model{sibling.suffix}")
+        return folder / f"model{artifact.path.suffix}"
+
+    def restore(self, path: Path, artifact_format: str, info: dict[str, Any]) -> ModelArtifact:
+        """The model :meth:`save` wrote at ``path``; the core sets its ``content_hash`` and ``inputs``."""
+        return ModelArtifact(format=artifact_format, content_hash="", path=path, info=dict(info))
 
 
 # --------------------------------------------------------------------------- targets and backends
@@ -1088,6 +1186,7 @@ __all__ = [
     "ModelSource",
     "Converter",
     "Compression",
+    "CompressionContext",
     "Target",
     "Backend",
     "Scenario",

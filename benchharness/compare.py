@@ -322,8 +322,9 @@ def judge_paired(
     On the logarithms of the ratios: Wilcoxon's signed-rank test against 0 (exact), the
     Hodges-Lehmann estimate (the median of the pairwise averages) as the ratio, and the
     distribution-free CI that goes with them.  Rank-based on purpose: now and then one worker
-    process runs 30-40% slow for reasons of its own (measured on this machine, docs/regressions.md),
-    and one such round must neither make a 3% change look like 6% nor hide a real one.  With too
+    process runs 30-50% slow, caught in a slow spell of its core (measured on this machine,
+    docs/regressions.md), and one such round must not make a 3% change look like 6%; ``benchharness
+    ab --same-core`` keeps such spells out of the ratios in the first place.  With too
     few rounds for the signed-rank test to reach ``alpha`` at all (fewer than 6 at 0.05) it falls
     back to a one-sample t-test and the geometric mean, and says so.  No spread: p = 1 when every
     ratio is 1, else 0.  Fewer than 2 ratios: no test (``p_value`` is ``None``).  A ratio that is

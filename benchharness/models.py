@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchharness.api import ModelArtifact, ModelContext, file_hash
+from benchharness.api import CompressionContext, ModelArtifact, ModelContext, file_hash
 from benchharness.errors import BenchError
 from benchharness.fileio import atomic_path, atomic_write_text, exclusive_lock
 from benchharness.inputs import fixed_specs
@@ -40,18 +40,205 @@ def load_model(case: Case, host: PluginHost, ctx: ModelContext) -> ModelArtifact
     return artifact
 
 
-def apply_compressions(case: Case, artifact: ModelArtifact, host: PluginHost, ctx: ModelContext) -> ModelArtifact:
-    """Apply the case's chain of compressions in order."""
+def apply_compressions(
+    case: Case,
+    artifact: ModelArtifact,
+    host: PluginHost,
+    ctx: CompressionContext,
+    warn: Callable[[str], None] | None = None,
+) -> ModelArtifact:
+    """Apply the case's chain of compressions in order, each cached (see :class:`~benchharness.api.Compression`).
+
+    A model in a format the step does not take is converted first (cached, as
+    for a backend).  Each step's record (its name, the facts it noted, whether
+    it came from the cache, how long it took) is appended to the artifact's
+    ``info["compressions"]``.
+    """
     for step in case.compressions:
-        cls = host.get("compressions", step.name).cls
+        if step.name == "none":  # the baseline: the model as its source gives it, nothing to compute or cache
+            continue
+        provided = host.get("compressions", step.name)
+        cls = provided.cls
         if "*" not in cls.formats and artifact.format not in cls.formats:
-            raise BenchError(
-                f"compression {step.name!r} takes {', '.join(cls.formats)} models, got {artifact.format!r}"
+            artifact = to_backend_format(
+                artifact, cls.formats, step.name, host, ctx.cache_dir, case.model.label, warn, who="compression"
             )
-        inputs = artifact.inputs
-        artifact = cls().apply(artifact, cls.Options.model_validate(step.options), ctx)
-        artifact.inputs = artifact.inputs or inputs
+        options = cls.Options.model_validate(step.options)
+        data = case.model.dataset.model_dump(mode="json") if cls.uses_dataset and case.model.dataset else None
+        artifact = compress_cached(provided, artifact, options, ctx, step.label, data, warn)
     return artifact
+
+
+def compress_cached(
+    provided: Provided,
+    artifact: ModelArtifact,
+    options: Any,
+    ctx: CompressionContext,
+    label: str,
+    data: dict[str, Any] | None,
+    warn: Callable[[str], None] | None = None,
+) -> ModelArtifact:
+    """One compression step: restored from ``<cache>/compressed/<key>/`` when there, else applied and cached.
+
+    The folder holds the files :meth:`Compression.save` wrote and
+    ``record.json`` (format, the facts noted, each file's size and sha256, the
+    time it took).  It is built in a temporary folder and renamed into place
+    under an exclusive lock on ``<key>.lock``, so a second process asking for
+    the same variant waits and then finds it.  A folder whose files no longer
+    match their record is built again (``warn`` says why).  The restored
+    artifact's ``content_hash`` is the hash of its files' hashes, so what
+    follows (conversions) is cached by what is really there.
+    """
+    import shutil
+    import tempfile
+    import time
+
+    compression = provided.cls()
+    what = f"compressing {ctx.model_label} with {label}"
+    try:
+        key_text = json.dumps(
+            {
+                "model": artifact.content_hash,
+                "format": artifact.format,
+                "compression": provided.name,
+                "plugin": provided.plugin.name,
+                "version": provided.plugin.version,
+                "options": options.model_dump(mode="json", exclude={"label"}),
+                "key": compression.cache_key(options),
+                "data": data,
+                "seed": ctx.seed,
+            },
+            sort_keys=True,
+        )
+        key = hashlib.sha256(key_text.encode()).hexdigest()[:32]
+        root = ctx.cache_dir / "compressed"
+        root.mkdir(parents=True, exist_ok=True)
+        folder = root / key
+        with exclusive_lock(root / f"{key}.lock") as locked:
+            if locked:
+                for orphan in root.glob(f".{key}.*"):
+                    shutil.rmtree(orphan, ignore_errors=True)
+            record, rebuilt = _verified_folder(folder)
+            hit = record is not None
+            if record is None:
+                if rebuilt and warn is not None:
+                    warn(f"compression cache: {folder} ({ctx.model_label}, {label}): {rebuilt}; rebuilt it")
+                shutil.rmtree(folder, ignore_errors=True)
+                tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key}."))
+                started = time.perf_counter()
+                step_ctx = CompressionContext(
+                    base_dir=ctx.base_dir, cache_dir=ctx.cache_dir, seed=ctx.seed, model_label=ctx.model_label,
+                    dataset_loader=ctx.dataset_loader,
+                )  # fmt: skip
+                out = compression.apply(artifact, options, step_ctx)
+                if not isinstance(out, ModelArtifact):
+                    raise BenchError(f"compression {provided.name!r} returned {type(out).__name__}, not ModelArtifact")
+                main = compression.save(out, tmp)
+                files = {f.name: {"sha256": file_hash(f), "size": f.stat().st_size} for f in sorted(tmp.iterdir())}
+                if main.parent != tmp or main.name not in files:
+                    raise BenchError(f"compression {provided.name!r}: save() must return a file it wrote in its folder")
+                record = {
+                    "format": out.format,
+                    "main": main.name,
+                    "files": files,
+                    "facts": json.loads(json.dumps(step_ctx.facts, default=str)),
+                    "info": json.loads(json.dumps(_own_info(out.info), default=str)),
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "compression": provided.name,
+                    "plugin": provided.plugin.name,
+                    "plugin_version": provided.plugin.version,
+                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                }
+                atomic_write_text(tmp / RECORD, json.dumps(record, indent=1) + "\n")
+                os.replace(tmp, folder)
+        restored = compression.restore(folder / record["main"], record["format"], dict(record["info"]))
+    except BenchError as exc:
+        raise BenchError(f"{what}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the message names the compression
+        detail = str(exc).strip().splitlines()
+        raise BenchError(f"{what} failed: {type(exc).__name__}: {detail[0] if detail else ''}".rstrip(": ")) from exc
+    digests = "".join(f"{name}:{f['sha256']}" for name, f in sorted(record["files"].items()))
+    restored.content_hash = hashlib.sha256(digests.encode()).hexdigest()
+    restored.inputs = artifact.inputs
+    step = {"name": label, "compression": provided.name, **record["facts"], "seconds": record["seconds"],
+            "cache_hit": hit}  # fmt: skip
+    chain = [*artifact.info.get("compressions", []), step]
+    inherited = {k: v for k, v in _own_info(artifact.info).items() if k not in ("size_bytes", "parameters")}
+    restored.info = {**inherited, **restored.info, "compressions": chain}  # the source's facts (training) stay
+    return restored
+
+
+#: The record a cached compression's folder holds beside its files.
+RECORD = "record.json"
+
+
+def _own_info(info: dict[str, Any]) -> dict[str, Any]:
+    """An artifact's info without what the core adds per case (conversions, the chain of compressions)."""
+    skip = {"compressions", "converted_by", "conversions", "conversion_cache_hit", "conversion_cache_rebuilt"}
+    return {k: v for k, v in info.items() if k not in skip}
+
+
+def _verified_folder(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``(record, None)`` for a cached variant whose files match its record, else ``(None, why it is not used)``."""
+    if not folder.exists():
+        return None, None
+    try:
+        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+        files = record["files"]
+        for name, expected in files.items():
+            path = folder / name
+            if not path.is_file():
+                return None, f"{name} is missing"
+            if path.stat().st_size != expected["size"] or file_hash(path) != expected["sha256"]:
+                return None, f"{name} differs from the file recorded when it was written"
+        if record["main"] not in files:
+            return None, "its record names no model file"
+    except FileNotFoundError:
+        return None, f"it has no {RECORD}"
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        return None, f"its {RECORD} is unreadable: {type(exc).__name__}"
+    return record, None
+
+
+def variant_blocker(case: Case, host: PluginHost) -> str | None:
+    """Why the case's variant cannot run on its backend (a skip's reason), or ``None`` when it can.
+
+    Follows the model's format through each compression (converting where a
+    step takes another format, as :func:`apply_compressions` does), asks each
+    step's :meth:`~benchharness.api.Compression.unsupported_backend`, and checks
+    that the last format reaches one the backend takes.  Cheap: imports no
+    framework.
+    """
+    from benchharness.plugins import plugin_code
+
+    source = host.get("model_sources", case.model.source)
+    with plugin_code(source, "output_format"):
+        fmt = source.cls().output_format(source.cls.Options.model_validate(case.model.options))
+    backend = host.get("backends", case.backend.name).cls
+    for step in case.compressions:
+        provided = host.get("compressions", step.name)
+        cls = provided.cls
+        if "*" not in cls.formats and fmt not in cls.formats:
+            path = conversion_path(fmt, cls.formats, host)
+            if path is None:
+                return (
+                    f"compression {step.label!r} takes {', '.join(cls.formats)} models; model {case.model.label!r} "
+                    f"is {fmt} at that step and no installed converter turns it into one of them"
+                )
+            fmt = path[-1].cls.target_format
+        options = cls.Options.model_validate(step.options)
+        with plugin_code(provided, "output_format"):
+            fmt = cls().output_format(fmt)
+        with plugin_code(provided, "unsupported_backend"):
+            reason = cls().unsupported_backend(case.backend.name, options)
+        if reason:
+            return f"compression {step.label!r}: {reason}"
+    if conversion_path(fmt, backend.formats, host) is None:
+        return (
+            f"variant {case.variant!r} is a {fmt} model; backend {case.backend.label!r} takes "
+            f"{', '.join(backend.formats)} models and no installed converter turns it into one of them"
+        )
+    return None
 
 
 def conversion_path(fmt: str, wanted: tuple[str, ...], host: PluginHost) -> list[Provided] | None:
@@ -95,6 +282,7 @@ def to_backend_format(
     cache_dir: Path,
     label: str,
     warn: Callable[[str], None] | None = None,
+    who: str = "backend",
 ) -> ModelArtifact:
     """Return ``artifact`` in a format the backend accepts, converting (through a chain if needed) and caching.
 
@@ -104,7 +292,7 @@ def to_backend_format(
     path = conversion_path(artifact.format, formats, host)
     if path is None:
         raise BenchError(
-            f"backend {backend!r} takes {', '.join(formats)} models and no installed converter turns "
+            f"{who} {backend!r} takes {', '.join(formats)} models and no installed converter turns "
             f"{artifact.format!r} into one of them"
         )
     for provided in path:
@@ -271,6 +459,8 @@ def _remove_orphans(folder: Path, key: str) -> None:
 
 __all__ = [
     "apply_compressions",
+    "compress_cached",
+    "variant_blocker",
     "build_cached",
     "conversion_path",
     "convert_cached",

@@ -359,6 +359,10 @@ def run_one(
         options = target.cls.Options.model_validate(case.target.options)
         with plugin_code(target, "unavailable_here"):
             missing = target.cls.unavailable_here(options)
+        if not missing and case.compressions:
+            from benchharness.models import variant_blocker
+
+            missing = variant_blocker(case, host)  # a variant its backend cannot run: a skip too, decided here
         if missing:  # this machine lacks the target: a skip with its reason, and no worker is started
             skipped = failed_result(
                 case, "skipped", str(missing), started_at=started, duration_s=time.perf_counter() - t0,

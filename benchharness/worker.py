@@ -32,6 +32,7 @@ from typing import Any
 from benchharness.api import (
     PROTOCOL,
     CaseContext,
+    CompressionContext,
     DatasetContext,
     DatasetInputs,
     LabelledData,
@@ -374,7 +375,14 @@ def prepare_model(
     stage("model", None)
     artifact = load_model(case, host, model_ctx)
     stage("compress", artifact)
-    artifact = apply_compressions(case, artifact, host, model_ctx)
+    if case.compressions:
+        compress_ctx = CompressionContext(
+            base_dir=workspace.base_dir, cache_dir=workspace.cache_dir, seed=case.measure.seed,
+            model_label=case.model.label,
+            dataset_loader=(lambda split: dataset_loader(case, host, workspace, split=split)())
+            if case.model.dataset is not None else None,
+        )  # fmt: skip
+        artifact = apply_compressions(case, artifact, host, compress_ctx, warn)
     stage("convert", artifact)
     artifact = to_backend_format(
         artifact, backend_cls.formats, case.backend.name, host, workspace.cache_dir, case.model.label, warn=warn
@@ -384,9 +392,16 @@ def prepare_model(
 
 
 def dataset_loader(
-    case: Case, host: Any, workspace: Workspace, record: Callable[[Provenance], None] | None = None
+    case: Case,
+    host: Any,
+    workspace: Workspace,
+    record: Callable[[Provenance], None] | None = None,
+    split: str | None = None,
 ) -> Callable[[], DatasetInputs]:
     """What :meth:`CaseContext.dataset` calls: load the model's dataset and feed it to the model's inputs.
+
+    ``split`` (for :meth:`CompressionContext.dataset`) replaces the dataset's
+    ``split`` option and drops the suite's ``limit``.
 
     The dataset plugin's ``load`` runs once; its samples feed the input the
     ``dataset`` entry names (:func:`~benchharness.api.feed_dataset`), and every
@@ -410,7 +425,10 @@ def dataset_loader(
         reason = provided.cls.unavailable_reason()
         if reason:
             raise BenchError(f"dataset {spec.name!r} is unavailable: {reason}")
-        options = provided.cls.Options.model_validate(spec.options())
+        given = spec.options() if split is None else {**spec.options(), "split": split}
+        if split is not None and "split" not in provided.cls.Options.model_fields:
+            raise BenchError(f"dataset {spec.name!r} has no 'split' option, so it has no {split!r} split to give")
+        options = provided.cls.Options.model_validate(given)
         ctx = DatasetContext(base_dir=workspace.base_dir, cache_dir=workspace.cache_dir, seed=case.measure.seed)
         try:
             data = provided.cls().load(options, ctx)
@@ -421,7 +439,7 @@ def dataset_loader(
         if not isinstance(data, LabelledData):
             raise BenchError(f"dataset {spec.name!r} returned {type(data).__name__}, not LabelledData")
         data = data.checked(spec.name)
-        if spec.limit is not None and spec.limit < len(data.labels):
+        if split is None and spec.limit is not None and spec.limit < len(data.labels):
             data = replace(data, inputs=data.inputs[: spec.limit], labels=data.labels[: spec.limit])
         specs = case.model.inputs or []
         target = fed_input(spec, specs, case.model.label)

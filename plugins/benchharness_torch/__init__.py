@@ -16,6 +16,7 @@ from benchharness.api import (
     Backend,
     BackendOptions,
     BenchError,
+    Compression,
     Converter,
     ModelArtifact,
     ModelContext,
@@ -61,6 +62,46 @@ def module_artifact(module: Any, *, identity: str) -> ModelArtifact:
         obj=module,
         info={"parameters": parameters, "size_bytes": size},
     )
+
+
+class TorchCompression(Compression):
+    """Base of compressions that take and give an in-memory ``torch.nn.Module``: caches it with ``torch.save``.
+
+    Subclass it and write ``apply``; ``save`` pickles the whole module (its
+    classes must be importable where it is restored, as the zoo's and any
+    ``python`` source's are), ``restore`` loads it on the CPU in eval mode.
+    """
+
+    formats: ClassVar[tuple[str, ...]] = ("torch",)
+    requires = ("torch",)
+    install_hint = INSTALL
+
+    def cache_key(self, options: BaseModel) -> str:
+        """torch's version: it changes what a quantizer or a trainer produces."""
+        import torch
+
+        return f"torch={torch.__version__}"
+
+    def save(self, artifact: ModelArtifact, folder: Path) -> Path:
+        """``torch.save`` of the whole module into ``folder/model.pt``."""
+        import torch
+
+        if artifact.format != "torch" or artifact.obj is None:
+            return super().save(artifact, folder)
+        path = folder / "model.pt"
+        torch.save(artifact.obj, path)
+        return path
+
+    def restore(self, path: Path, artifact_format: str, info: dict[str, Any]) -> ModelArtifact:
+        """The module ``save`` wrote, loaded on the CPU (the backend moves it), with its parameter count and size."""
+        import torch
+
+        if artifact_format != "torch":
+            return super().restore(path, artifact_format, info)
+        module = torch.load(path, map_location="cpu", weights_only=False)
+        restored = module_artifact(module, identity=str(path))
+        restored.info = {**info, **restored.info}
+        return restored
 
 
 class TorchOptions(BackendOptions):

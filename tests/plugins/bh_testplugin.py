@@ -228,6 +228,15 @@ class Tag(Compression):
             info=dict(artifact.info, tagged=artifact.info.get("tagged", 0) + 1),
         )
 
+    def save(self, artifact: ModelArtifact, folder):  # type: ignore[no-untyped-def]
+        # an in-memory model: a third party caches it as it likes (here its hash, which is all there is)
+        path = folder / "tag.txt"
+        path.write_text(artifact.content_hash)
+        return path
+
+    def restore(self, path, artifact_format: str, info: dict[str, Any]) -> ModelArtifact:  # type: ignore[no-untyped-def]
+        return ModelArtifact(format=artifact_format, content_hash=path.read_text(), info=info)
+
 
 class VirtualOptions(TargetOptions):
     threads: int = 3
