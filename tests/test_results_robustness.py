@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from benchharness.cli import main
-from benchharness.results import SCHEMA_VERSION, MAX_SAMPLE_COUNT, load_results
+from benchharness.results import MAX_SAMPLE_COUNT, SCHEMA_VERSION, load_results
 from benchharness.table import build, completeness_note
 
 DATA = Path(__file__).parent / "data"
