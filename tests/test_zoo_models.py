@@ -15,7 +15,12 @@ from benchharness_zoo.models import ACTIVATIONS, ARCHITECTURES, build_model, min
 from torch import nn
 
 ARCHS = sorted(ARCHITECTURES)
-ACTIVATION_TYPES: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "swish": nn.SiLU}
+ACTIVATION_TYPES: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "swish": nn.SiLU,
+    "hardswish": nn.Hardswish,
+}
 
 # The repeated block of each architecture and the base repeat count of each of its stages.
 BLOCKS: dict[str, tuple[type[nn.Module], list[int]]] = {
@@ -56,9 +61,9 @@ def _params(model: nn.Module) -> int:
 
 
 def test_public_names() -> None:
-    """The zoo offers exactly the four architectures and three activations."""
+    """The zoo offers exactly the four architectures and four activations."""
     assert set(ARCHITECTURES) == {"mobilenet_v2", "shufflenet_v2", "squeezenet", "resnet"}
-    assert ACTIVATIONS == ("relu", "leaky_relu", "swish")
+    assert ACTIVATIONS == ("relu", "leaky_relu", "swish", "hardswish")
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -184,6 +189,29 @@ def test_onnx_export_with_dynamic_shapes(arch: str, tmp_path: Path) -> None:
     session = _session(path)
     x = torch.randn(3, 3, 40, 56)
     (got,) = session.run(["logits"], {"input": x.numpy()})
+    with torch.no_grad():
+        want = model(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+
+
+@LEGACY_EXPORTER
+@pytest.mark.parametrize("activation", ["leaky_relu", "swish", "hardswish"])
+def test_onnx_export_keeps_the_activation(activation: str, tmp_path: Path) -> None:
+    """Each non-ReLU activation exports to its own ONNX op and ONNX Runtime gives torch's logits within 1e-4."""
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v2", width=0.25, input_size=32, num_classes=10, activation=activation)
+    x = torch.randn(2, 3, 32, 32)
+    path = tmp_path / f"{activation}.onnx"
+    torch.onnx.export(
+        model, (x,), str(path), dynamo=False, opset_version=17, input_names=["input"], output_names=["logits"]
+    )
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    # SiLU has no ONNX op below opset 24: the exporter writes x * Sigmoid(x).
+    expected = {"leaky_relu": "LeakyRelu", "swish": "Sigmoid", "hardswish": "HardSwish"}[activation]
+    assert expected in ops and "Relu" not in ops
+    (got,) = _session(path).run(["logits"], {"input": x.numpy()})
     with torch.no_grad():
         want = model(x).numpy()
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)

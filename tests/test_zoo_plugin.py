@@ -21,6 +21,7 @@ def test_default_names_and_inputs():
     assert source.default_name(opts) == "resnet"
     opts = benchharness_zoo.ZooOptions(arch="squeezenet", width=0.5, depth=2, activation="swish", input_size=96)
     assert source.default_name(opts) == "squeezenet-w0.5-d2-swish"
+    assert source.default_name(benchharness_zoo.ZooOptions(arch="resnet", activation="hardswish")) == "resnet-hardswish"
     signature = source.describe(opts, ctx=None)  # type: ignore[arg-type]
     (spec,) = signature.inputs
     assert (spec.name, spec.shape, spec.dtype) == ("input", ["batch", 3, 96, 96], "float32")
@@ -38,3 +39,19 @@ def test_weights_follow_the_seed(tmp_path):
     assert a.content_hash == b.content_hash != c.content_hash
     assert a.format == "torch" and a.info["parameters"] > 0
     assert a.size_bytes() >= 4 * a.info["parameters"]
+
+
+def test_digits_cache_key_is_distinct_per_activation():
+    """Every activation trains its own weights: the digits cache key differs for each, and only through it."""
+    pytest.importorskip("benchharness_datasets.digits")
+    from benchharness_zoo.train import cache_key
+
+    def key(activation: str) -> str:
+        options = benchharness_zoo.ZooOptions(
+            arch="resnet", width=0.25, input_size=32, num_classes=10, weights="digits", activation=activation
+        )
+        return cache_key(options, 0)
+
+    keys = {activation: key(activation) for activation in benchharness_zoo.ACTIVATION_NAMES}
+    assert len(set(keys.values())) == len(keys) == 4
+    assert key("hardswish") == keys["hardswish"]

@@ -21,7 +21,7 @@ from benchharness.hookspecs import hookimpl
 # Kept here, not imported from .models, so validating a suite never imports torch;
 # a test checks they match models.ARCHITECTURES and models.ACTIVATIONS.
 ARCH_NAMES = ("mobilenet_v2", "shufflenet_v2", "squeezenet", "resnet")
-ACTIVATION_NAMES = ("relu", "leaky_relu", "swish")
+ACTIVATION_NAMES = ("relu", "leaky_relu", "swish", "hardswish")
 
 
 class ZooOptions(Options):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu", "swish")
+ACTIVATIONS: tuple[str, ...] = ("relu", "leaky_relu", "swish", "hardswish")
 
 # Downsampling factor from the input to the last feature map. An input smaller
 # than this would be padded down to a 1x1 map before the last stage and
@@ -38,6 +38,9 @@ def _make_activation(name: str) -> nn.Module:
         return nn.LeakyReLU(0.1)
     if name == "swish":
         return nn.SiLU()
+    if name == "hardswish":
+        # MobileNetV3's piecewise-linear swish, x * relu6(x + 3) / 6: no exponential.
+        return nn.Hardswish()
     raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
 
 
