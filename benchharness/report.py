@@ -37,7 +37,7 @@ from benchharness.errors import BenchError
 from benchharness.fileio import atomic_write_bytes, atomic_write_text
 from benchharness.repeats import process_runs
 from benchharness.results import CaseResult, MetricValue, RunResults, load_results
-from benchharness.table import Table, build, completeness_note
+from benchharness.table import Table, build, completeness_note, pareto_optimal
 
 #: With this many runs or fewer, every run gets its table and plots; with more, only the newest does.
 DETAILED_RUNS = 3
@@ -513,20 +513,6 @@ def _chunks(n: int, size: int) -> list[tuple[int, int]]:
 
 
 # ----------------------------------------------------------------------------- accuracy
-
-
-def pareto_optimal(points: Sequence[tuple[float, float]], x_lower: bool = True, y_higher: bool = True) -> list[bool]:
-    """Whether each (x, y) point is Pareto-optimal: no other point is as good on both and better on one.
-
-    By default lower x (latency) and higher y (accuracy) are better.  Two equal points are both optimal.
-    """
-    sx = 1.0 if x_lower else -1.0
-    sy = -1.0 if y_higher else 1.0
-    keys = [(sx * x, sy * y) for x, y in points]  # now lower is better on both
-    out = []
-    for i, (x, y) in enumerate(keys):
-        out.append(not any(j != i and ox <= x and oy <= y and (ox < x or oy < y) for j, (ox, oy) in enumerate(keys)))
-    return out
 
 
 def accuracy_plot(cases: Sequence[CaseResult], metric: str, labels: dict[str, str], name: str) -> Plot | None:

@@ -1,4 +1,10 @@
-"""The comparison table's content: one row per case, figures with units, fastest marked, ratios to a baseline."""
+"""The comparison table's content: one row per case, figures with units, fastest marked, ratios to a baseline.
+
+A run of several variants (compressions) also gets the variant columns of :func:`variant_view`: each
+variant against its uncompressed twin (speed-up, size reduction, accuracy delta), its fidelity, what
+its compression did, and the Pareto marks of :func:`pareto_optimal`; its rows are grouped so that a
+model's variants sit together.
+"""
 
 from __future__ import annotations
 
@@ -109,9 +115,12 @@ def build(results: RunResults) -> Table:
     metric_names = _beside_latency(_suite_order(metric_names, cases))
     estimated = {name: _estimates(cases, name) for name in metric_names}
 
+    variants = variant_view(cases) if len({ax.variant for ax in axes}) > 1 else None
     columns = [Column(a, a) for a in shown_axes] + [Column("status", "status")]
     ci_header, ci_note = _ci_kind(cases)
     for name in metric_names:
+        if variants is not None and name in VARIANT_FIGURES:
+            continue  # shown in the variant columns
         if name == "latency":
             columns += [
                 Column("latency", f"latency median ({units[name]})", ".4g"),
@@ -128,6 +137,8 @@ def build(results: RunResults) -> Table:
                 else f"{name} ({units[name]})"
             )
             columns.append(Column(name, header, ".4g"))
+    if variants is not None:
+        columns += variants.columns
     columns += [Column("speedup", f"speedup vs {baseline_text}", ".2f"), Column("note", "note")]
 
     # Fastest per model, batch and scenario: the axes a user varies to pick a framework, target or variant.
@@ -166,9 +177,16 @@ def build(results: RunResults) -> Table:
             notes.append(f"{name}: {_short(error, 60)}")
         if c.status != "ok":
             notes.append(_short(c.error or c.status))
+        if variants is not None:
+            row.update(variants.cells[i])
+            notes += variants.row_notes[i]
         row["note"] = "; ".join(notes)
         rows.append(row)
+    if variants is not None:
+        rows = [rows[i] for i in variants.order]
     table_notes = [baseline_note] if baseline_note else []
+    if variants is not None:
+        table_notes += variants.notes
     if "latency" in metric_names and ci_note:
         table_notes.append(ci_note)
     if "throughput" in metric_names and not _single_stream_only(cases) and any(map(_single_stream, cases)):
@@ -362,3 +380,267 @@ def _find_baseline(
 def _short(text: str, limit: int = 80) -> str:
     line = text.strip().splitlines()[0] if text.strip() else text
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# ----------------------------------------------------------------------------- variants
+
+#: Figures a run of several variants shows in its variant columns rather than as plain metric columns.
+VARIANT_FIGURES = ("fidelity",)
+#: Axes that make a variant's group: its uncompressed twin and its Pareto rivals share them.
+GROUP_AXES = ("model", "backend", "target", "scenario", "batch")
+#: A step's keys in ``info["compressions"]`` that are bookkeeping, not what the compression did.
+STEP_BOOKKEEPING = ("name", "compression", "seconds", "cache_hit")
+
+
+@dataclass
+class VariantView:
+    """The variant columns of a run of several variants: their cells per case, the row order and the notes."""
+
+    columns: list[Column]
+    #: Per case (in ``results.cases`` order): the variant cells, keyed by column key.
+    cells: list[dict[str, Any]]
+    #: Per case: what its row's note should add (a baseline that failed or is missing).
+    row_notes: list[list[str]]
+    #: Case indices in display order: by model, then backend, target, scenario and batch, then variant (none first).
+    order: list[int]
+    notes: list[str]
+
+
+def pareto_optimal(points: list[tuple[float, float]], x_lower: bool = True, y_higher: bool = True) -> list[bool]:
+    """Whether each (x, y) point is Pareto-optimal: no other point is as good on both and better on one.
+
+    By default lower x (latency) and higher y (accuracy) are better.  Ties are not domination: two
+    equal points are both optimal.  Quadratic in the number of points, which is a table's rows.
+    """
+    sx = 1.0 if x_lower else -1.0
+    sy = -1.0 if y_higher else 1.0
+    keys = [(sx * x, sy * y) for x, y in points]  # now lower is better on both
+    return [
+        not any(j != i and ox <= x and oy <= y and (ox < x or oy < y) for j, (ox, oy) in enumerate(keys))
+        for i, (x, y) in enumerate(keys)
+    ]
+
+
+def is_uncompressed(case: CaseResult) -> bool:
+    """Whether the case runs the model as its source gives it (every step of its variant is ``none``)."""
+    return all(step.name == "none" for step in case.config.compressions)
+
+
+def variant_view(cases: list[CaseResult]) -> VariantView:
+    """Each variant against its uncompressed twin, its fidelity, what its compression did, and its Pareto mark.
+
+    The twin is the case with the same model, backend, target, scenario and batch whose variant is
+    uncompressed (``none``).  Columns, each shown when some case has its figures:
+
+    - speedup: twin's latency / this latency (``1.62x``; ``0.07x (slower)`` below 1);
+    - size reduction: twin's ``model_size`` / this one, else ``parameters`` (the header or cell says which);
+    - accuracy delta, in points (``-0.4 pt``);
+    - fidelity: top-1 agreement with the uncompressed model / the largest absolute output difference;
+    - Pareto: ``*`` when no variant of the same group is faster and at least as accurate, or more accurate
+      and at least as fast; ``**`` when that also holds against the model's cases on every backend and
+      target (same scenario and batch); only where accuracy was measured;
+    - what: each step of ``runtime.model.info["compressions"]`` with the facts it noted.
+
+    A figure that is missing, or whose case or twin did not end ok, leaves its cell empty (``None``).
+    """
+    axes = [c.config.axes() for c in cases]
+    order = _variant_order(cases, axes)
+    twins: dict[tuple[Any, ...], CaseResult] = {}
+    for c, ax in zip(cases, axes):
+        if is_uncompressed(c):
+            twins.setdefault(_group(ax), c)
+    has_baseline = bool(twins)
+    size_basis = [_size_basis(c, twins.get(_group(ax))) for c, ax in zip(cases, axes)]
+    bases = {b for b in size_basis if b is not None}
+    cells: list[dict[str, Any]] = [{} for _ in cases]
+    row_notes: list[list[str]] = [[] for _ in cases]
+    for i, (c, ax) in enumerate(zip(cases, axes)):
+        cell = cells[i]
+        cell["what"] = _what(c)
+        cell["fidelity_text"] = _fidelity_text(c)
+        if is_uncompressed(c):
+            cell["vs_none"] = "baseline" if c.status == "ok" else None
+            continue
+        twin = twins.get(_group(ax))
+        if twin is None:
+            if has_baseline:
+                row_notes[i].append("no uncompressed (none) twin to compare with")
+            continue
+        if twin.status != "ok":
+            row_notes[i].append(f"baseline none {twin.status}")
+            continue
+        lat, base_lat = _latency(c), _latency(twin)
+        if lat and base_lat:
+            ratio = base_lat / lat
+            cell["vs_none"] = f"{ratio:.2f}x" + (" (slower)" if ratio < 1 else "")
+        basis = size_basis[i]
+        if basis is not None:
+            ratio = _ok_value(twin, basis) / _ok_value(c, basis)  # type: ignore[operator]
+            text = f"{ratio:.2f}x" + (" (larger)" if ratio < 1 else "")
+            cell["size_reduction"] = text if len(bases) == 1 else f"{text} ({basis})"
+        acc, base_acc = _ok_value(c, "accuracy"), _ok_value(twin, "accuracy")
+        if acc is not None and base_acc is not None:
+            cell["accuracy_delta"] = f"{acc - base_acc:+.1f} pt"
+    pareto = _pareto_marks(cases, axes)
+    for i, mark in pareto.items():
+        cells[i]["pareto"] = mark
+
+    def shown(key: str) -> bool:
+        return any(cell.get(key) is not None for cell in cells)
+
+    def measured(*names: str) -> bool:  # a delta column is shown once a case has its figure, blank where missing
+        return has_baseline and any(name in c.metrics for c in cases for name in names)
+
+    columns = []
+    notes = []
+    if not has_baseline:
+        notes.append("variants: this run has no uncompressed variant (none), so no speedup, size or accuracy deltas")
+    if measured("latency"):
+        columns.append(Column("vs_none", "speedup vs none"))
+    if measured("model_size", "parameters"):
+        which = f" ({next(iter(bases))})" if len(bases) == 1 else ""
+        columns.append(Column("size_reduction", f"size reduction vs none{which}"))
+    if measured("accuracy"):
+        columns.append(Column("accuracy_delta", "accuracy Δ vs none"))
+    if shown("fidelity_text"):
+        columns.append(Column("fidelity_text", "fidelity (top-1 / max |Δ|)"))
+    if pareto:
+        columns.append(Column("pareto", "Pareto"))
+    if shown("what"):
+        columns.append(Column("what", "what the compression did"))
+    if measured("latency", "model_size", "parameters", "accuracy"):
+        notes.append(
+            "vs none: against the uncompressed variant of the same model, backend, target, scenario and batch; "
+            "speedup is its latency / the variant's, size reduction its size / the variant's (below 1x: slower, "
+            "larger), accuracy Δ the variant's accuracy minus its, in points"
+        )
+    if shown("fidelity_text"):
+        notes.append(
+            "fidelity: top-1 agreement of the outputs with the uncompressed model's / the largest absolute "
+            "difference of any output value (the results name the reference backend)"
+        )
+    if pareto:
+        notes.append(_pareto_legend(any(mark == "**" for mark in pareto.values())))
+    return VariantView(columns=columns, cells=cells, row_notes=row_notes, order=order, notes=notes)
+
+
+def _group(ax: CaseAxes) -> tuple[Any, ...]:
+    return tuple(getattr(ax, a) for a in GROUP_AXES)
+
+
+def _variant_order(cases: list[CaseResult], axes: list[CaseAxes]) -> list[int]:
+    """Case indices grouped: model, backend, target, scenario, batch (each in the run's order), then variant,
+    uncompressed first."""
+    first_seen: dict[str, dict[Any, int]] = {a: {} for a in AXES}
+    for ax in axes:
+        for a in AXES:
+            first_seen[a].setdefault(getattr(ax, a), len(first_seen[a]))
+
+    def key(i: int) -> tuple[Any, ...]:
+        ax = axes[i]
+        return (
+            *(first_seen[a][getattr(ax, a)] for a in GROUP_AXES),
+            not is_uncompressed(cases[i]),
+            first_seen["variant"][ax.variant],
+            i,
+        )
+
+    return sorted(range(len(cases)), key=key)
+
+
+def _ok_value(case: CaseResult | None, name: str) -> float | None:
+    """Figure ``name`` of a case that ended ok, when it is a finite number."""
+    if case is None or case.status != "ok":
+        return None
+    metric = case.metrics.get(name)
+    if metric is None or metric.value is None or not math.isfinite(metric.value):
+        return None
+    return float(metric.value)
+
+
+def _size_basis(case: CaseResult, twin: CaseResult | None) -> str | None:
+    """The figure a size reduction of ``case`` uses: ``model_size`` when both have it, else ``parameters``."""
+    if twin is None or is_uncompressed(case):
+        return None
+    for name in ("model_size", "parameters"):
+        if (_ok_value(case, name) or 0) > 0 and (_ok_value(twin, name) or 0) > 0:
+            return name
+    return None
+
+
+def _fidelity_text(case: CaseResult) -> str | None:
+    """``99.2% / 0.0031``: the fidelity figure's top-1 agreement and largest absolute difference (``-`` if none)."""
+    metric = case.metrics.get("fidelity")
+    if metric is None or case.status != "ok":
+        return None
+    top1 = f"{metric.value:.1f}{metric.unit}" if metric.value is not None else "-"
+    largest = metric.details.get("max_abs_diff")
+    diff = f"{largest:.2g}" if isinstance(largest, (int, float)) and not isinstance(largest, bool) else "-"
+    return f"{top1} / {diff}"
+
+
+def _what(case: CaseResult) -> str | None:
+    """``prune-channels: channels_removed=48, sparsity=0.5; int8: layers_quantized=12``, from the case's record."""
+    model = case.runtime.model
+    steps = model.info.get("compressions") if model is not None else None
+    if not isinstance(steps, list) or not steps:
+        return None
+    parts = []
+    for step in steps:
+        if not isinstance(step, dict):
+            continue
+        facts = [
+            f"{key}={_fact(value)}"
+            for key, value in step.items()
+            if key not in STEP_BOOKKEEPING and isinstance(value, (str, int, float, bool)) and value is not None
+        ]
+        name = str(step.get("name", "?"))
+        parts.append(f"{name}: {', '.join(facts)}" if facts else name)
+    return _short("; ".join(parts), 100) if parts else None
+
+
+def _fact(value: str | int | float | bool) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _pareto_marks(cases: list[CaseResult], axes: list[CaseAxes]) -> dict[int, str]:
+    """``{case index: "*" or "**"}`` for the Pareto-optimal cases on latency and accuracy (see :func:`variant_view`).
+
+    Only cases that ended ok with both figures take part.  A group of one such case is not marked (it
+    has no rival), unless the case is optimal across the model's groups.  ``**`` is given only where
+    the model has several groups of one scenario and batch (several backends or targets).
+    """
+    points = {}
+    for i, c in enumerate(cases):
+        lat, acc = _latency(c), _ok_value(c, "accuracy")
+        if lat is not None and acc is not None:
+            points[i] = (lat, acc)
+    marks: dict[int, str] = {}
+    for members in _groups(points, axes, GROUP_AXES).values():
+        if len(members) > 1:
+            for i, best in zip(members, pareto_optimal([points[i] for i in members])):
+                if best:
+                    marks[i] = "*"
+    for members in _groups(points, axes, ("model", "scenario", "batch")).values():
+        if len({_group(axes[i]) for i in members}) > 1:
+            for i, best in zip(members, pareto_optimal([points[i] for i in members])):
+                if best:  # optimal among more cases, hence in its own group too
+                    marks[i] = "**"
+    return marks
+
+
+def _groups(points: dict[int, Any], axes: list[CaseAxes], by: tuple[str, ...]) -> dict[tuple[Any, ...], list[int]]:
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i in points:
+        groups.setdefault(tuple(getattr(axes[i], a) for a in by), []).append(i)
+    return groups
+
+
+def _pareto_legend(model_wide: bool) -> str:
+    text = (
+        "Pareto: * no other variant of the same model, backend, target, scenario and batch is faster and at least "
+        "as accurate, or more accurate and at least as fast (equal figures do not dominate)"
+    )
+    if model_wide:
+        text += "; ** neither is any case of the model on another backend or target (same scenario and batch)"
+    return text
