@@ -8,8 +8,9 @@ there are few):
 - the comparison table of :func:`benchharness.table.build`, with its notes;
 - the distribution of each case's figure (latency by default), pooled over its worker processes,
   with each process's median as a dot, since the noise between processes is the larger one;
-- accuracy against that figure, one point per case, the Pareto-optimal ones marked, once a case
-  has an accuracy figure;
+- accuracy against that figure, one point per case, the Pareto-optimal ones of each model circled,
+  labelled and joined by a step line, once a case has an accuracy figure (the table then carries each
+  variant's deltas against its uncompressed twin and its Pareto mark: :func:`benchharness.table.variant_view`);
 
 and, given two runs or more, each case's figure over the runs with its CI and the steps that
 :mod:`benchharness.history` detects.
@@ -515,8 +516,31 @@ def _chunks(n: int, size: int) -> list[tuple[int, int]]:
 # ----------------------------------------------------------------------------- accuracy
 
 
+def pareto_staircase(front: Sequence[tuple[float, float]], x_lower: bool = True) -> list[tuple[float, float]]:
+    """The vertices of the step line through Pareto-optimal ``front`` points: the edge of what they dominate.
+
+    With lower x better (latency) each point holds its y until the next, faster-to-slower, point: the
+    line runs across, then up.  With higher x better (throughput) it runs up, then across.
+    """
+    points = sorted(front)
+    line: list[tuple[float, float]] = []
+    for (x, y), after in zip(points, [*points[1:], None]):
+        line.append((x, y))
+        if after is not None:
+            line.append((after[0], y) if x_lower else (x, after[1]))
+    return line
+
+
+#: Cases whose points share one Pareto front in the scatter: the table's widest comparison (its ``**``).
+FRONT_AXES = ("model", "scenario", "batch")
+
+
 def accuracy_plot(cases: Sequence[CaseResult], metric: str, labels: dict[str, str], name: str) -> Plot | None:
-    """Accuracy against ``metric``, a point per case that has both; ``None`` when no case has an accuracy figure."""
+    """Accuracy against ``metric``, a point per case that has both; ``None`` when no case has an accuracy figure.
+
+    The Pareto front is drawn per model, scenario and batch (its variants on every backend and target,
+    as the table's ``**`` marks): its points circled and labelled, a step line along each front.
+    """
     if not any(_value(c, ACCURACY) is not None for c in cases):
         return None
     rows = [(c, _value(c, metric), _value(c, ACCURACY)) for c in cases if c.status == "ok"]
@@ -524,19 +548,33 @@ def accuracy_plot(cases: Sequence[CaseResult], metric: str, labels: dict[str, st
     fig = _figure(9.5, 5.6)
     ax = fig.add_subplot()
     x_unit = y_unit = ""
+    fronts = 0
     if rows:
         first = rows[0][0]
         x_fig, y_fig = first.metrics[metric], first.metrics[ACCURACY]
         x_unit, y_unit = x_fig.unit, y_fig.unit
-        optimal = pareto_optimal(
-            [(x, y) for _, x, y in rows], x_lower=x_fig.better != "higher", y_higher=y_fig.better != "lower"
-        )
+        x_lower = x_fig.better != "higher"
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, (case, _, _) in enumerate(rows):
+            case_axes = case.config.axes()
+            groups.setdefault(tuple(getattr(case_axes, a) for a in FRONT_AXES), []).append(i)
+        optimal = [False] * len(rows)
+        for members in groups.values():
+            flags = pareto_optimal([rows[i][1:] for i in members], x_lower=x_lower, y_higher=y_fig.better != "lower")
+            for i, best in zip(members, flags):
+                optimal[i] = best
         xs, ys = [x for _, x, _ in rows], [y for _, _, y in rows]
         ax.scatter(xs, ys, s=28, color="#8fb8de", edgecolor="#4a79a8", zorder=2, label="case")
-        front = sorted((x, y) for (_, x, y), best in zip(rows, optimal) if best)
-        ax.plot([x for x, _ in front], [y for _, y in front], color="#d1495b", linewidth=1, linestyle="--", zorder=1)
+        for members in groups.values():
+            front = [rows[i][1:] for i in members if optimal[i]]
+            if len(front) > 1:
+                line = pareto_staircase(front, x_lower)
+                ax.plot([x for x, _ in line], [y for _, y in line], color="#d1495b", linewidth=1, zorder=1,
+                        label="Pareto front" if not fronts else None)  # fmt: skip
+                fronts += 1
+        best_points = [(x, y) for (_, x, y), best in zip(rows, optimal) if best]
         ax.scatter(
-            [x for x, _ in front], [y for _, y in front], s=70, facecolor="none", edgecolor="#d1495b",
+            [x for x, _ in best_points], [y for _, y in best_points], s=70, facecolor="none", edgecolor="#d1495b",
             linewidth=1.6, zorder=3, label="Pareto-optimal",
         )  # fmt: skip
         if min(xs) > 0 and max(xs) / min(xs) > LOG_SPAN:
@@ -560,8 +598,9 @@ def accuracy_plot(cases: Sequence[CaseResult], metric: str, labels: dict[str, st
     ax.set_title(f"{ACCURACY} against {metric}, one point per case", fontsize=10, loc="left")
     _place_labels(fig, ax, [(labels.get(c.case_id, c.case_id), x, y, best) for c, x, y, best in shown])
     caption = (
-        f"{len(rows)} cases with both figures. Circled: Pareto-optimal, no other case is at least as good on both "
-        f"figures and better on one; the dashed line joins them."
+        f"{len(rows)} cases with both figures. Circled: Pareto-optimal among the cases of its model, scenario and "
+        f"batch (its variants on every backend and target): no other is at least as good on both figures and better "
+        f"on one. The step line along each front ({fronts} drawn) bounds what its points dominate."
     )
     return _plot(fig, name, f"{ACCURACY} against {metric}", caption)
 

@@ -18,7 +18,7 @@ import pytest
 
 from benchharness.cli import main
 from benchharness.errors import BenchError
-from benchharness.report import build_report, pareto_optimal, write_report
+from benchharness.report import build_report, pareto_optimal, pareto_staircase, write_report
 from benchharness.results import MetricValue, RunResults, load_results, save_results
 
 SUITE = """\
@@ -137,6 +137,39 @@ def test_pareto_optimal_points():
     # a figure where higher is better (throughput) against one where lower is (an error rate)
     assert pareto_optimal([(1.0, 5.0), (2.0, 1.0), (3.0, 2.0)], x_lower=False, y_higher=False) == [False, True, True]
     assert pareto_optimal([]) == []
+
+
+def test_the_pareto_staircase_bounds_what_the_front_dominates():
+    # latency (lower better): across at the slower point's accuracy, then up; the input order does not matter
+    assert pareto_staircase([(3.0, 95.0), (1.0, 80.0), (2.0, 90.0)]) == [
+        (1.0, 80.0), (2.0, 80.0), (2.0, 90.0), (3.0, 90.0), (3.0, 95.0),
+    ]  # fmt: skip
+    # throughput (higher better): up to the next point's accuracy, then across
+    assert pareto_staircase([(1.0, 95.0), (2.0, 80.0)], x_lower=False) == [(1.0, 95.0), (1.0, 80.0), (2.0, 80.0)]
+    assert pareto_staircase([(1.0, 80.0)]) == [(1.0, 80.0)]
+
+
+def test_a_run_of_variants_gets_the_variant_columns_and_a_front_per_model(tmp_path: Path):
+    suite = SUITE.replace("metrics:", "compressions: [none, tag]\nmetrics:")
+    source = _run(tmp_path / "variants", suite)
+    figures = {"none": (2.0, 90.0), "tag": (1.0, 88.0)}  # (latency ms, accuracy %): a trade-off, both optimal
+
+    def edit(results: RunResults) -> None:
+        for case in results.cases:
+            latency, accuracy = figures[case.config.variant]
+            if case.config.backend.label == "b":
+                latency *= 3  # slower on b than either variant on a: b's cases are not on the model's front
+            case.metrics["latency"].value = latency
+            case.metrics["accuracy"] = MetricValue(value=accuracy, unit="%", better="higher")
+
+    report = build_report([_edited(source, tmp_path / "v.json", edit)])
+    headers = re.findall(r"<th>([^<]*)</th>", report.html)
+    assert {"variant", "speedup vs none", "accuracy Δ vs none", "Pareto"} <= set(headers)
+    assert "<td>2.00x</td>" in report.html and "<td>-2.0 pt</td>" in report.html
+    assert "note: Pareto: * no other variant" in report.html
+    (scatter,) = [p for p in report.plots if p.alt == "accuracy against latency"]
+    assert "8 cases with both figures" in scatter.caption and "(2 drawn)" in scatter.caption  # models m and m2
+    _assert_plots_ok(report.html, 2)
 
 
 def test_png_dir_writes_each_plot_under_a_safe_name(results_file: Path, tmp_path: Path):
