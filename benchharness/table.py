@@ -199,10 +199,21 @@ def build(results: RunResults) -> Table:
             methods, extent = estimated[name]
             which = "every figure is an estimate" if extent == "all" else "rows noted 'estimate' are estimates"
             table_notes.append(f"{name}: {which} ({methods}), not a measurement; the results give the method")
-    skipped = sum(c.status == "skipped" for c in cases)
+    blocked = sum(c.status == "skipped" and _variant_skip(c) for c in cases)
+    skipped = sum(c.status == "skipped" for c in cases) - blocked
     if skipped:
         table_notes.append(f"{_plural(skipped, 'case')} skipped: this machine lacks the target (not a failure)")
+    if blocked:
+        table_notes.append(
+            f"{_plural(blocked, 'case')} skipped: the variant's model cannot run on that backend "
+            "(the row's note says why; not a failure)"
+        )
     return Table(columns=columns, rows=rows, baseline=baseline_text, notes=table_notes)
+
+
+def _variant_skip(case: CaseResult) -> bool:
+    """Whether a skipped case was skipped for its variant (``benchharness.models.variant_blocker``'s reasons)."""
+    return not is_uncompressed(case) and (case.error or "").startswith(("variant ", "compression "))
 
 
 #: Figures shown right after latency, so speed and what it costs are read together.
@@ -462,6 +473,8 @@ def variant_view(cases: list[CaseResult]) -> VariantView:
             cell["vs_none"] = "baseline" if c.status == "ok" else None
             continue
         twin = twins.get(_group(ax))
+        if c.status != "ok":
+            continue  # the row's note says why it has no figures; its baseline is beside the point
         if twin is None:
             if has_baseline:
                 row_notes[i].append("no uncompressed (none) twin to compare with")

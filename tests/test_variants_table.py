@@ -146,6 +146,21 @@ def test_a_failed_baseline_leaves_its_variants_cells_blank_with_a_note(ran):
     assert rows["none/b"].get("vs_none") is None  # a failed baseline is no "baseline"
 
 
+def test_a_row_that_did_not_run_gets_no_baseline_note_and_a_variant_skip_is_named_as_one(ran):
+    figures = {k: {"latency": ms(1.0)} for k in ("none/a", "tag/a")}
+    results = edited(ran, figures, **{"none/b": "failed", "tag/b": "skipped", "t2/b": "skipped"})
+    results.cases[3].error = "variant 'tag' is a onnx model; backend 'b' takes torch models and no installed ..."
+    results.cases[5].error = "no such device on this machine"
+    table = build(results)
+    rows = {f"{row['variant']}/{row['backend']}": row for row in table.rows}
+    assert "baseline" not in rows["tag/b"]["note"] and "baseline" not in rows["t2/b"]["note"]
+    assert "1 case skipped: this machine lacks the target (not a failure)" in table.notes
+    assert (
+        "1 case skipped: the variant's model cannot run on that backend (the row's note says why; not a failure)"
+        in (table.notes)
+    )
+
+
 def test_rows_are_grouped_by_model_then_backend_with_the_baseline_first(ran):
     table = build(edited(ran, {}))
     assert [(row["backend"], row["variant"]) for row in table.rows] == [
