@@ -128,3 +128,15 @@ def test_validating_the_design_suite_imports_no_framework():
     proc = subprocess.run([sys.executable, "-c", VALIDATE, str(SUITE)], capture_output=True, text=True, timeout=120)
     assert "HEAVY [] CODE 0" in proc.stdout, proc.stdout + proc.stderr
     assert "(18 cases)" in proc.stdout
+
+
+def test_latency_ratios_pair_the_same_round():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from design_guide import paired_ratio
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    # Round 4 ran only for the numerator: it has no partner and is left out.
+    ratio = paired_ratio({1: 2.0, 2: 3.0, 3: 4.0, 4: 100.0}, {1: 1.0, 2: 2.0, 3: 2.0})
+    assert (ratio["median"], ratio["low"], ratio["high"], ratio["rounds"]) == (2.0, 1.5, 2.0, 3)
+    assert paired_ratio({1: 1.0}, {2: 1.0}) is None
