@@ -450,7 +450,10 @@ def variant_view(cases: list[CaseResult]) -> VariantView:
     - Pareto: ``*`` when no variant of the same group is faster and at least as accurate, or more accurate
       and at least as fast; ``**`` when that also holds against the model's cases on every backend and
       target (same scenario and batch); only where accuracy was measured;
-    - what: each step of ``runtime.model.info["compressions"]`` with the facts it noted.
+
+    What each variant did, each step of ``runtime.model.info["compressions"]`` with the facts it
+    noted, is a note below the table, once per model and variant (a column would make the table too
+    wide to read); a variant whose cases noted different facts gets a note for each.
 
     A figure that is missing, or whose case or twin did not end ok, leaves its cell empty (``None``).
     """
@@ -467,7 +470,6 @@ def variant_view(cases: list[CaseResult]) -> VariantView:
     row_notes: list[list[str]] = [[] for _ in cases]
     for i, (c, ax) in enumerate(zip(cases, axes)):
         cell = cells[i]
-        cell["what"] = _what(c)
         cell["fidelity_text"] = _fidelity_text(c)
         if is_uncompressed(c):
             cell["vs_none"] = "baseline" if c.status == "ok" else None
@@ -519,8 +521,6 @@ def variant_view(cases: list[CaseResult]) -> VariantView:
         columns.append(Column("fidelity_text", "fidelity (top-1 / max |Δ|)"))
     if pareto:
         columns.append(Column("pareto", "Pareto"))
-    if shown("what"):
-        columns.append(Column("what", "what the compression did"))
     if measured("latency", "model_size", "parameters", "accuracy"):
         notes.append(
             "vs none: against the uncompressed variant of the same model, backend, target, scenario and batch; "
@@ -534,6 +534,8 @@ def variant_view(cases: list[CaseResult]) -> VariantView:
         )
     if pareto:
         notes.append(_pareto_legend(any(mark == "**" for mark in pareto.values())))
+    whats = {(axes[i].model, axes[i].variant, what): None for i in order if (what := _what(cases[i])) is not None}
+    notes += [f"what {model}/{variant} did: {what}" for model, variant, what in whats]
     return VariantView(columns=columns, cells=cells, row_notes=row_notes, order=order, notes=notes)
 
 
@@ -598,7 +600,7 @@ def _what(case: CaseResult) -> str | None:
     steps = model.info.get("compressions") if model is not None else None
     if not isinstance(steps, list) or not steps:
         return None
-    parts = []
+    parts, noted = [], False
     for step in steps:
         if not isinstance(step, dict):
             continue
@@ -609,7 +611,8 @@ def _what(case: CaseResult) -> str | None:
         ]
         name = str(step.get("name", "?"))
         parts.append(f"{name}: {', '.join(facts)}" if facts else name)
-    return _short("; ".join(parts), 100) if parts else None
+        noted = noted or bool(facts)
+    return _short("; ".join(parts), 600) if noted else None  # steps that noted nothing say no more than the variant
 
 
 def _fact(value: str | int | float | bool) -> str:

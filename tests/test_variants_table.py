@@ -193,9 +193,17 @@ def test_what_the_compression_did_comes_from_the_recorded_steps(ran):
     ]  # fmt: skip
     tag_a = results.cases[2]
     tag_a.runtime.model = ModelRecord(format="dummy", content_hash="x", info={"compressions": steps})
-    rows = rows_by_case(results)
-    assert rows["tag/a"]["what"] == "prune-channels: sparsity=0.5, channels_removed=48; int8: layers_quantized=12"
-    assert rows["none/a"].get("what") is None
+    tag_b = results.cases[3]
+    tag_b.runtime.model = ModelRecord(format="dummy", content_hash="y", info={"compressions": steps})
+    notes = [n for n in build(results).notes if n.startswith("what ")]
+    # once per model and variant (tag on a and b noted the same), none of the bookkeeping; t2 noted no facts
+    assert notes == ["what m/tag did: prune-channels: sparsity=0.5, channels_removed=48; int8: layers_quantized=12"]
+    other = [{**steps[0], "channels_removed": 50}, steps[1]]  # the same variant noting other facts elsewhere
+    tag_b.runtime.model = ModelRecord(format="dummy", content_hash="y", info={"compressions": other})
+    assert [n for n in build(results).notes if n.startswith("what ")] == [
+        "what m/tag did: prune-channels: sparsity=0.5, channels_removed=48; int8: layers_quantized=12",
+        "what m/tag did: prune-channels: sparsity=0.5, channels_removed=50; int8: layers_quantized=12",
+    ]
 
 
 def test_pareto_marks_the_variants_no_other_beats_on_both(ran):
