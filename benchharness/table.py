@@ -518,7 +518,7 @@ def variant_view(cases: list[CaseResult]) -> VariantView:
     if measured("accuracy"):
         columns.append(Column("accuracy_delta", "accuracy Δ vs none"))
     if shown("fidelity_text"):
-        columns.append(Column("fidelity_text", "fidelity (top-1 / max |Δ|)"))
+        columns.append(Column("fidelity_text", "fidelity (top-1 / max abs diff)"))
     if pareto:
         columns.append(Column("pareto", "Pareto"))
     if measured("latency", "model_size", "parameters", "accuracy"):

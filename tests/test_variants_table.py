@@ -181,7 +181,7 @@ def test_fidelity_shows_top1_agreement_and_the_largest_difference(ran):
     assert rows["t2/a"]["fidelity_text"] == "- / 2.5"
     assert rows["tag/b"].get("fidelity_text") is None
     shown = headers(results)
-    assert "fidelity (top-1 / max |Δ|)" in shown and "fidelity (%)" not in shown  # one column, not two
+    assert "fidelity (top-1 / max abs diff)" in shown and "fidelity (%)" not in shown  # one column, not two
 
 
 def test_what_the_compression_did_comes_from_the_recorded_steps(ran):
@@ -266,4 +266,6 @@ def test_the_markdown_table_carries_the_variant_columns_and_legend(ran, tmp_path
     out = capsys.readouterr().out
     assert "| speedup vs none " in out and "0.05x (slower)" in out and "+0.5 pt" in out
     assert "note: Pareto: * no other variant" in out
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert len(table) == 8 and len({line.count("|") for line in table}) == 1  # no stray | in a header or cell
     assert Path(path).exists()
