@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from design_configs import QUESTIONS, TOLERANCES, Config  # noqa: E402
+from design_configs import COMMON, QUESTIONS, TOLERANCES, Config  # noqa: E402
 
 BACKENDS = ("torch", "onnxruntime")
 QUESTION_TITLES = {
@@ -155,6 +155,104 @@ def figures(results: Any) -> dict[str, Any]:
     return out
 
 
+def cpu_time_rounds(rounds: int, calls: int) -> dict[str, Any]:
+    """CPU time per inference of every design model, torch eager and ONNX Runtime, in one process, one thread.
+
+    Wall-clock medians on a machine with more runnable threads than cores are
+    biased by length: an inference shorter than the scheduler's time slice
+    mostly runs unpreempted (its median is clean), a longer one is preempted
+    in nearly every call (its median grows with the load).  The time the
+    calling thread spends on the CPU (``time.thread_time_ns``; both frameworks
+    compute on the calling thread at one thread) does not count the time it
+    waits, so it stays comparable under load.  Each round runs every model on
+    both backends (``calls`` inferences each, the median kept) in the same
+    order; ratios are taken per round, as for the suite's figures.
+    """
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    from benchharness_metrics.macs import export_torch_to_onnx
+    from benchharness_zoo import ZooOptions, ZooSource
+
+    from benchharness.api import ModelContext
+    from benchharness.models import default_cache_dir
+
+    torch.set_num_threads(1)
+    context = ModelContext(base_dir=ROOT, cache_dir=default_cache_dir(), seed=0)
+    configs = list(dict.fromkeys(config for configs in QUESTIONS.values() for config in configs))
+    runners: dict[tuple[str, str], Any] = {}
+    x = torch.rand(
+        1, COMMON["in_channels"], COMMON["input_size"], COMMON["input_size"], generator=torch.Generator().manual_seed(0)
+    )
+    for config in configs:
+        module = ZooSource().load(ZooOptions(arch=config.arch, **config.options()), context).obj
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        graph = export_torch_to_onnx(module, [x], ["input"]).SerializeToString()
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        feed = {"input": x.numpy()}
+
+        def run_torch(module: Any = module) -> None:
+            with torch.inference_mode():
+                module(x)
+
+        runners[config.label, "torch"] = run_torch
+        runners[config.label, "onnxruntime"] = lambda session=session, feed=feed: session.run(None, feed)
+    for run in runners.values():  # warm-up
+        for _ in range(max(5, calls // 10)):
+            run()
+    medians: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
+    before = load_average()
+    for _ in range(rounds):
+        for key, run in runners.items():
+            times = []
+            for _ in range(calls):
+                start = time.thread_time_ns()
+                run()
+                times.append(time.thread_time_ns() - start)
+            medians[key].append(float(np.median(times)) / 1e6)
+    out: dict[str, Any] = {
+        "method": f"median thread CPU time of {calls} calls per model and backend, {rounds} rounds, one process",
+        "load_before": before,
+        "load_after": load_average(),
+        "questions": {},
+    }
+    for question, question_configs in QUESTIONS.items():
+        reference = question_configs[0].label
+        rows = []
+        for config in question_configs:
+            row: dict[str, Any] = {"model": config.label}
+            for backend in BACKENDS:
+                mine = dict(enumerate(medians[config.label, backend]))
+                row[backend] = {
+                    "cpu_ms_per_round": [round(v, 5) for v in medians[config.label, backend]],
+                    "vs_reference": paired_ratio(mine, dict(enumerate(medians[reference, backend]))),
+                }
+            row["onnxruntime"]["vs_torch"] = paired_ratio(
+                dict(enumerate(medians[config.label, "onnxruntime"])), dict(enumerate(medians[config.label, "torch"]))
+            )
+            rows.append(row)
+        out["questions"][question] = rows
+    return out
+
+
+def cpu_markdown(cpu: dict[str, Any]) -> str:
+    """The CPU-time ratios as one markdown table per question."""
+    parts = [f"CPU time per inference ({cpu['method']}; load {cpu['load_before']} -> {cpu['load_after']})\n"]
+    for question, rows in cpu["questions"].items():
+        parts.append(f"**{QUESTION_TITLES[question]}**, CPU time (reference: {rows[0]['model']})\n")
+        parts.append("| model | CPU time vs ref, torch | CPU time vs ref, ORT | ORT / torch |")
+        parts.append("|---|---:|---:|---:|")
+        for row in rows:
+            parts.append(
+                f"| {row['model']} | {_ratio_text(row['torch']['vs_reference'])} | "
+                f"{_ratio_text(row['onnxruntime']['vs_reference'])} | {_ratio_text(row['onnxruntime']['vs_torch'])} |"
+            )
+        parts.append("")
+    return "\n".join(parts)
+
+
 def _check_latency_unit(results: Any) -> None:
     """Latency is in milliseconds in the results file; checked so a change of unit is not misread."""
     units = {case.metrics["latency"].unit for case in results.cases if "latency" in case.metrics}
@@ -165,7 +263,8 @@ def _check_latency_unit(results: Any) -> None:
 def _ratio_text(ratio: dict[str, Any] | None) -> str:
     if ratio is None:
         return "-"
-    return f"{ratio['median']:.2f} ({ratio['low']:.2f}-{ratio['high']:.2f})"
+    digits = 2 if ratio["low"] >= 0.1 else 3
+    return f"{ratio['median']:.{digits}f} ({ratio['low']:.{digits}f}-{ratio['high']:.{digits}f})"
 
 
 def _accuracy(entry: dict[str, Any]) -> str:
@@ -267,6 +366,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="worker processes per case (default 3)")
     parser.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument(
+        "--cpu-rounds",
+        type=int,
+        default=5,
+        help="rounds of the in-process CPU-time measurement of the trained models (0: skip; default 5)",
+    )
+    parser.add_argument("--cpu-calls", type=int, default=200, help="inferences per model, backend and round")
     args = parser.parse_args(argv)
     from benchharness.results import load_results
 
@@ -289,11 +395,15 @@ def main(argv: list[str] | None = None) -> int:
         "latency_note": "ratios of per-process medians, paired by round (process index), median over rounds",
         "questions": figures(results),
     }
+    if args.cpu_rounds > 0:
+        data["cpu_time"] = cpu_time_rounds(args.cpu_rounds, args.cpu_calls)
     stamp = f"{results.started_at[:13]}{results.started_at[14:16]}Z"  # 2026-11-30T0645Z
     args.out_dir.mkdir(parents=True, exist_ok=True)
     json_path = args.out_dir / f"design-{stamp}.json"
     json_path.write_text(json.dumps(data, indent=1) + "\n")
     tables = markdown(data)
+    if "cpu_time" in data:
+        tables += "\n" + cpu_markdown(data["cpu_time"])
     (args.out_dir / f"design-{stamp}.md").write_text(tables)
     images = plot(data, args.img_dir)
     print(tables)
