@@ -120,14 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     helped = (
         comparison["mean_gain"] > 0 and comparison.get("wilcoxon_p", 1.0) <= 0.0625 and not comparison["seeds_worse"]
     )
-    verdict = (
-        f"distillation improved the student: mean test top-1 {statistics.fmean(distilled):.2f}% vs "
-        f"{statistics.fmean(alone):.2f}% alone, better on {comparison['seeds_improved']}/{len(rounds)} seeds"
-        if helped
-        else f"distillation did NOT clearly improve the student: mean test top-1 {statistics.fmean(distilled):.2f}% "
-        f"vs {statistics.fmean(alone):.2f}% alone, better on {comparison['seeds_improved']}/{len(rounds)} seeds, "
-        f"worse on {comparison['seeds_worse']}"
-    )
+    means = f"mean test top-1 {statistics.fmean(distilled):.2f}% distilled vs {statistics.fmean(alone):.2f}% alone"
+    counts = f"better on {comparison['seeds_improved']}/{len(rounds)} seeds, worse on {comparison['seeds_worse']}"
+    hurt = comparison["mean_gain"] < 0 and comparison.get("wilcoxon_p", 1.0) <= 0.0625
+    if helped:
+        verdict = f"distillation improved the student: {means}, {counts}"
+    elif hurt:
+        verdict = f"distillation made the student WORSE: {means}, {counts}"
+    else:
+        verdict = f"distillation did NOT clearly improve the student: {means}, {counts}"
     result = {
         "bench": "distillation",
         "command": "python bench/distillation.py " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -11,7 +11,7 @@ the figure is the median over rounds of the per-round ratio unfused / variant
 (above 1: faster), with a bootstrap 95% CI of that median.  Outputs are checked
 equal (1e-4 relative) first.  Writes ``bench/results/fusion-<stamp>.json``.
 
-    python bench/fusion_speed.py                          # 224x224, batch 1, 1 thread, 20 rounds: about 3 minutes
+    python bench/fusion_speed.py                          # 224x224, batch 1, 1 thread, 20 rounds: about 70 s
     python bench/fusion_speed.py --input-size 128 --rounds 10 --json /tmp/f.json
 """
 
