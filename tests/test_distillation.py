@@ -164,3 +164,15 @@ def test_a_run_distills_once_for_two_backends_and_two_batch_sizes(write_suite, t
     # the harness's accuracy metric scores the same test split the compression recorded
     torch_b1 = cases["resnet-w0.25-d0.25/distill/torch/cpu/latency/b1"]
     assert torch_b1.metrics["accuracy"].value == pytest.approx(steps[0]["student_top1"], abs=0.01)
+
+
+def test_a_student_that_does_not_fit_the_teachers_input_is_a_one_line_error():
+    from benchharness.api import BenchError
+
+    options = DistillOptions(student=STUDENT).student
+    with pytest.raises(
+        BenchError, match=r"^distill: student: input_size 16 is too small for resnet: the minimum is 32"
+    ):
+        build_student(options, [1, 1, 16, 16], 10, seed=0)
+    with pytest.raises(BenchError, match=r"must be square NCHW for a zoo student, got \[1, 64\]"):
+        build_student(options, [1, 64], 10, seed=0)

@@ -163,9 +163,9 @@ def build_student(options: StudentOptions, input_shape: list[Any], num_classes: 
     import torch
     from benchharness_zoo.models import build_model
 
-    channels, height, width = (int(d) for d in input_shape[1:4])
-    if len(input_shape) != 4 or height != width:
+    if len(input_shape) != 4 or input_shape[2] != input_shape[3]:
         raise BenchError(f"distill: the teacher's input must be square NCHW for a zoo student, got {input_shape}")
+    channels, height = int(input_shape[1]), int(input_shape[2])
     torch.manual_seed(seed)
     try:
         return build_model(
