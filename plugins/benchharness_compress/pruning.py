@@ -14,6 +14,7 @@ The analysis below traces the model with ``torch.fx`` and follows every channel 
 
 from __future__ import annotations
 
+import copy
 import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -191,7 +192,7 @@ class MagnitudePruning(TorchCompression):
         import torch
         from torch.nn.utils import prune
 
-        model = artifact.obj
+        model = copy.deepcopy(artifact.obj)  # the input model may serve other variants in this process
         layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
         if not layers:
             raise BenchError(f"prune-magnitude: model {ctx.model_label!r} has no Conv2d or Linear layer to prune")
@@ -623,7 +624,7 @@ class ChannelPruning(TorchCompression):
         """Remove channels, fine-tune if asked, and record what changed."""
         import torch
 
-        model = artifact.obj
+        model = copy.deepcopy(artifact.obj)  # the input model may serve other variants in this process
         facts = prune_channels(model, _example_inputs(torch, artifact), options.amount)
         if options.finetune_epochs:
             x, y = _training_split(torch, artifact, ctx)
