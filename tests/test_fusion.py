@@ -149,3 +149,35 @@ def test_fold_batchnorms_counts_what_it_folds():
     assert float(copy_[0].weight.detach().abs().sum()) == pytest.approx(
         float(model[0].weight.detach().abs().sum()) / 2, rel=1e-4
     )
+
+
+def test_a_run_fuses_once_and_the_fused_variant_agrees_with_the_model_on_both_backends(write_suite, tmp_path):
+    from benchharness.cli import main
+    from benchharness.results import load_results
+
+    suite = write_suite(
+        """
+        name: fuse
+        models: [{source: zoo, arch: resnet, width: 0.125, depth: 0.25, input_size: 32, num_classes: 10}]
+        compressions: [none, {name: fuse, channels_last: true}]
+        backends: [{name: torch, threads: 1}, {name: onnxruntime, threads: 1}]
+        metrics: [latency, fidelity, parameters]
+        measure: {min_samples: 5, max_time: 0.05, warmup: {max_time: 0.02, min_iterations: 2}}
+        """
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(suite), "-o", str(out), "-q", "--launcher", "inline"]) == 0
+    cases = {c.case_id: c for c in load_results(next(out.glob("*.json"))).cases}
+    assert len(cases) == 4 and all(c.status == "ok" for c in cases.values()), [c.error for c in cases.values()]
+    fused = [c for c in cases.values() if "/none/" not in c.case_id]
+    steps = [c.runtime.model.info["compressions"][0] for c in fused]
+    assert sorted(s["cache_hit"] for s in steps) == [False, True]  # fused once for the two backends
+    assert {s["conv_bn_folded"] for s in steps} == {12} and {s["batchnorms_left"] for s in steps} == {0}
+    assert all(s["channels_last"] for s in steps)
+    base = cases["resnet-w0.125-d0.25/none/torch/cpu/latency/b1"]
+    for case in fused:
+        if "/torch/" in case.case_id:  # the torch module's parameters, without the BatchNorms'
+            removed = steps[0]["parameters_removed"]
+            assert case.metrics["parameters"].details["count"] == base.metrics["parameters"].details["count"] - removed
+        details = case.metrics["fidelity"].details
+        assert case.metrics["fidelity"].value == 100.0 and details["mean_rel_diff"] < 1e-4, details
