@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +221,10 @@ def test_channel_pruning_exports_to_onnx_and_matches_onnx_runtime(tmp_path):
     with torch.inference_mode():
         want = restored(x).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)  # float32 kernels differ by rounding only
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    np.testing.assert_allclose(compiled(x.numpy())[0], want, rtol=1e-4, atol=1e-4)
 
 
 # --------------------------------------------------------------------------- fine-tuning and options
@@ -290,7 +296,28 @@ def test_bad_options_in_a_suite_are_one_line_errors(write_suite, capsys):
 
 # --------------------------------------------------------------------------- end to end
 
+VALIDATE = """
+import sys
+from benchharness.cli import main
+code = main(["validate", sys.argv[1]])
+print("HEAVY", sorted(m for m in ("torch", "numpy", "onnxruntime") if m in sys.modules), "CODE", code)
+"""
 
+
+def test_validating_a_pruning_suite_imports_no_framework(write_suite):
+    suite = write_suite(
+        """
+        name: s
+        models: [{source: zoo, arch: resnet, width: 0.25, input_size: 32, num_classes: 10}]
+        compressions: [none, {name: prune-channels, amount: 0.5}, {name: prune-magnitude, scope: layer}]
+        backends: [{name: torch}, {name: onnxruntime}]
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", VALIDATE, str(suite)], capture_output=True, text=True, timeout=120)
+    assert "HEAVY [] CODE 0" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.timeout(1200)  # digits training in the worker: ~20 s on 2 idle cores, minutes when they are shared
 def test_a_run_with_channel_pruning_records_the_facts(write_suite, tmp_path):
     suite = write_suite(
         """
@@ -301,7 +328,7 @@ def test_a_run_with_channel_pruning_records_the_facts(write_suite, tmp_path):
         compressions: [none, {name: prune-channels, amount: 0.5}]
         backends: [{name: onnxruntime, threads: 1}]
         metrics: [latency, accuracy, parameters]
-        measure: {min_samples: 5, max_time: 0.05, warmup: {max_time: 0.02, min_iterations: 2}}
+        measure: {min_samples: 5, max_time: 0.05, warmup: {max_time: 0.02, min_iterations: 2}, timeout: 1100}
         """
     )
     out = tmp_path / "out"
@@ -312,7 +339,7 @@ def test_a_run_with_channel_pruning_records_the_facts(write_suite, tmp_path):
     (step,) = pruned.runtime.model.info["compressions"]
     assert step["name"] == "prune-channels" and step["channels_removed"] > 0
     assert step["parameters_after"] < 0.4 * step["parameters_before"]
-    assert pruned.metrics["parameters"].value == step["parameters_after"]
-    assert base.metrics["parameters"].value == step["parameters_before"]
+    # the parameters metric counts the exported ONNX graph (BatchNorm folded away): the same drop
+    assert pruned.metrics["parameters"].value < 0.3 * base.metrics["parameters"].value
     assert 0 <= pruned.metrics["accuracy"].value <= base.metrics["accuracy"].value  # no fine-tuning: no gain
     assert json.dumps(step)  # JSON-safe
