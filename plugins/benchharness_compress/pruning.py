@@ -490,7 +490,7 @@ def _plan(torch: Any, model: Any, channels: _Channels, amount: float) -> dict[tu
     groups: dict[frozenset[tuple[str, str]], list[list[tuple[str, str, int]]]] = {}
     for root, members_ids in classes.items():
         members = [m for i in members_ids for m in channels.members[i]]
-        if root in fixed_roots or not any(role in ("out",) for _, role, _ in members):
+        if root in fixed_roots or not any(role == "out" for _, role, _ in members):
             continue
         groups.setdefault(frozenset((module, role) for module, role, _ in members), []).append(members)
     remove: dict[tuple[str, str], set[int]] = {}
