@@ -279,7 +279,7 @@ def markdown(data: dict[str, Any]) -> str:
         figure, allowed = TOLERANCES[question]
         parts.append(f"**{QUESTION_TITLES[question]}** (reference: {rows[0]['model']}; {figure} matched)\n")
         parts.append(
-            "| model | parameters | MACs | top-1 % torch | top-1 % ORT | latency vs ref, torch | "
+            "| model | parameters (M) | MACs (M) | top-1 % torch | top-1 % ORT | latency vs ref, torch | "
             "latency vs ref, ORT | ORT / torch |"
         )
         parts.append("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -289,8 +289,8 @@ def markdown(data: dict[str, Any]) -> str:
             parameters = counts.get("parameters")
             macs = counts.get("macs")
             parts.append(
-                f"| {row['model']} | {'-' if parameters is None else f'{parameters:,.0f}'} | "
-                f"{'-' if macs is None else f'{macs:,.0f}'} | {_accuracy(torch_entry)} | {_accuracy(ort_entry)} | "
+                f"| {row['model']} | {'-' if parameters is None else f'{parameters:.3f}'} | "
+                f"{'-' if macs is None else f'{macs:.3f}'} | {_accuracy(torch_entry)} | {_accuracy(ort_entry)} | "
                 f"{_ratio_text(torch_entry.get('vs_reference'))} | {_ratio_text(ort_entry.get('vs_reference'))} | "
                 f"{_ratio_text(ort_entry.get('vs_torch'))} |"
             )
@@ -323,6 +323,8 @@ def plot(data: dict[str, Any], img_dir: Path) -> list[Path]:
             ys = [p[1] for p in points]
             ax.errorbar(xs, ys, xerr=errors, fmt=markers[backend], capsize=3, label=backend)
             for x, y, point in zip(xs, ys, points, strict=True):
+                if backend != "onnxruntime":  # one label per model
+                    continue
                 ax.annotate(point[2], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_xlabel(f"latency relative to {rows[0]['model']} (same backend; median of rounds, bars: range)")
         ax.set_ylabel("digits test top-1 (%)")
@@ -336,20 +338,24 @@ def plot(data: dict[str, Any], img_dir: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
-    rows = data["questions"]["activation"]
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    panels = [("wall clock, suite (3 rounds)", data["questions"]["activation"])]
+    if "cpu_time" in data:
+        panels.append(("thread CPU time, one process (5 rounds)", data["cpu_time"]["questions"]["activation"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels) / 1.4, 3.6), squeeze=False, sharey=True)
     width = 0.38
-    for offset, backend in zip((-width / 2, width / 2), BACKENDS, strict=True):
-        ratios = [row[backend].get("vs_reference") for row in rows]
-        xs = [i + offset for i, r in enumerate(ratios) if r]
-        medians = [r["median"] for r in ratios if r]
-        errors = [[r["median"] - r["low"] for r in ratios if r], [r["high"] - r["median"] for r in ratios if r]]
-        ax.bar(xs, medians, width, yerr=errors, capsize=3, label=backend)
-    ax.set_xticks(range(len(rows)), [row["activation"] for row in rows])
-    ax.axhline(1.0, color="grey", linewidth=0.5)
-    ax.set_ylabel("latency relative to ReLU")
-    ax.set_title("Latency by activation, MobileNetV2 w0.55, 1 thread (median of rounds, bars: range)", fontsize=9)
-    ax.legend(fontsize=8)
+    for ax, (title, rows) in zip(axes[0], panels, strict=True):
+        for offset, backend in zip((-width / 2, width / 2), BACKENDS, strict=True):
+            ratios = [row[backend].get("vs_reference") for row in rows]
+            xs = [i + offset for i, r in enumerate(ratios) if r]
+            medians = [r["median"] for r in ratios if r]
+            errors = [[r["median"] - r["low"] for r in ratios if r], [r["high"] - r["median"] for r in ratios if r]]
+            ax.bar(xs, medians, width, yerr=errors, capsize=3, label=backend)
+        ax.set_xticks(range(len(rows)), [config.activation for config in QUESTIONS["activation"]])
+        ax.axhline(1.0, color="grey", linewidth=0.5)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("latency relative to ReLU (median, bars: range)")
+    fig.suptitle("Latency by activation, MobileNetV2 w0.55, 1 thread", fontsize=10)
     fig.tight_layout()
     path = img_dir / "design-activation-latency.png"
     fig.savefig(path, dpi=110)
@@ -366,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="worker processes per case (default 3)")
     parser.add_argument("--img-dir", type=Path, default=ROOT / "docs" / "img")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--note", help="with --results: how that run went (its load average, its wall time)")
     parser.add_argument(
         "--cpu-rounds",
         type=int,
@@ -382,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             results = load_results(results_path)
     else:
         results = load_results(args.results)
-        conditions = {"results_file": str(args.results)}
+        conditions = {"results_file": str(args.results), "note": args.note}
     if results.suite.name != "design":
         raise SystemExit(f"design_guide: {args.results} is a run of suite {results.suite.name!r}, not 'design'")
     _check_latency_unit(results)
