@@ -61,11 +61,11 @@ def run_suite(suite: Path, repeat: int, output: Path) -> tuple[Path, dict[str, A
     proc = subprocess.run(command, text=True)
     if proc.returncode not in (0, 1):  # 1: a case failed, which the tables show
         raise SystemExit(f"design_guide: {' '.join(command)} exited {proc.returncode}")
-    files = sorted(output.glob("design-*.json"))
+    files = sorted(output.glob("*.json"))
     if not files:
         raise SystemExit(f"design_guide: the run wrote no results file under {output}")
     conditions = {
-        "command": " ".join(["benchharness", "run", str(suite.relative_to(ROOT)), "--repeat", str(repeat)]),
+        "command": " ".join(["benchharness", "run", os.path.relpath(suite, ROOT), "--repeat", str(repeat)]),
         "wall_seconds": round(time.time() - started, 1),
         "load_before": before,
         "load_after": load_average(),
