@@ -140,3 +140,24 @@ def test_latency_ratios_pair_the_same_round():
     ratio = paired_ratio({1: 2.0, 2: 3.0, 3: 4.0, 4: 100.0}, {1: 1.0, 2: 2.0, 3: 2.0})
     assert (ratio["median"], ratio["low"], ratio["high"], ratio["rounds"]) == (2.0, 1.5, 2.0, 3)
     assert paired_ratio({1: 1.0}, {2: 1.0}) is None
+
+
+def test_the_guide_shows_the_tables_of_the_recorded_figures():
+    """docs/design-guide.md's tables are what design_guide.py makes of the committed figures, line for line."""
+    import json
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from design_guide import cpu_markdown, markdown
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    figures = sorted((ROOT / "bench" / "results").glob("design-*Z.json"))
+    assert figures, "no bench/results/design-*.json"
+    data = json.loads(figures[-1].read_text())
+    tables = markdown(data) + "\n" + cpu_markdown(data["cpu_time"])
+    assert tables == figures[-1].with_suffix(".md").read_text()
+    guide = (ROOT / "docs" / "design-guide.md").read_text()
+    rows = [line for line in tables.splitlines() if line.startswith("| ") and "|---" not in line]
+    assert len(rows) == 2 * (3 + 11)  # two measures: a header and 3, 4 and 4 models per question
+    assert [row for row in rows if row not in guide] == []
+    assert figures[-1].name in guide
