@@ -10,6 +10,16 @@ from benchharness.api import ModelContext
 models = pytest.importorskip("benchharness_zoo.models")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Build on one torch thread: on 2 busy cores OpenMP's spin-waits made a 2-thread build several times slower."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_option_choices_match_the_model_code():
     assert set(benchharness_zoo.ARCH_NAMES) == set(models.ARCHITECTURES)
     assert set(benchharness_zoo.ACTIVATION_NAMES) == set(models.ACTIVATIONS)
