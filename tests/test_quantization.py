@@ -280,13 +280,14 @@ def _cases(out: Path) -> dict:
     return {c.case_id: c for c in load_results(newest).cases}
 
 
+@pytest.mark.timeout(1200)  # digits training in the worker: seconds on idle cores, minutes when they are shared
 def test_end_to_end_static_int8_records_accuracy_and_facts_and_torch_dynamic_skips_elsewhere(write_suite, tmp_path):
     suite = write_suite(
         "name: q\nmodels:\n" + ZOO
         + "compressions: [none, {name: quantize-ort-static, calibration_samples: 64}, quantize-dynamic-torch]\n"
         + "backends: [{name: onnxruntime, threads: 1}, {name: openvino, threads: 1}]\n"
         + "metrics: [latency, accuracy, fidelity]\n"
-        + QUICK
+        + QUICK.replace("}}\n", "}, timeout: 1200}\n")  # the first worker trains the zoo model on digits
     )  # fmt: skip
     assert main(["run", str(suite), "-o", str(tmp_path / "out"), "-q"]) in (0, 1)
     cases = _cases(tmp_path / "out")
@@ -297,7 +298,7 @@ def test_end_to_end_static_int8_records_accuracy_and_facts_and_torch_dynamic_ski
     assert step["quantize_linear"] > 0
     accuracy = static.metrics["accuracy"].value
     base = next(c for i, c in cases.items() if "/none/onnxruntime/" in i).metrics["accuracy"].value
-    assert 0.5 < base <= 1 and abs(accuracy - base) < 0.1, (base, accuracy)
+    assert 50 < base <= 100 and abs(accuracy - base) < 10, (base, accuracy)  # top-1 in percent
     assert "fidelity" in static.metrics
     for backend in ("onnxruntime", "openvino"):
         skipped = next(c for i, c in cases.items() if f"/quantize-dynamic-torch/{backend}/" in i)
