@@ -312,6 +312,7 @@ def test_end_to_end_static_int8_records_accuracy_and_facts_and_torch_dynamic_ski
         ("{name: quantize-ort-static, calibrate_method: best}", "calibrate_method"),
         ("{name: quantize-ort-static, calibration_samples: 0}", "calibration_samples"),
         ("{name: compress-weights-nncf, mode: int2}", "mode"),
+        ("{name: compress-weights-nncf, mode: int8_sym, group_size: 64}", "group_size applies to the int4 modes only"),
         ("{name: quantize-dynamic-torch, dtype: int4}", "dtype"),
     ],
 )

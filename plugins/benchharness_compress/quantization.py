@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from benchharness_torch import TorchCompression
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from benchharness.api import BenchError, Compression, CompressionContext, CompressionOptions, ModelArtifact
 
@@ -504,6 +504,14 @@ class NncfWeightsOptions(CompressionOptions):
         description="int4 only: weights per quantization group along the input channels; -1 means per channel.",
     )
 
+    @model_validator(mode="after")
+    def _group_size_for_int4_only(self) -> NncfWeightsOptions:
+        if self.group_size != -1 and not self.mode.startswith("int4"):
+            raise ValueError(f"group_size applies to the int4 modes only, not to mode {self.mode!r}")
+        if self.group_size == 0:
+            raise ValueError("group_size must be -1 (per channel) or a positive number of weights")
+        return self
+
 
 class CompressWeightsNncf(NncfCompression):
     """NNCF weight compression (``nncf.compress_weights``): weights stored as int8/int4, decompressed at run time.
@@ -528,8 +536,6 @@ class CompressWeightsNncf(NncfCompression):
         kwargs: dict[str, Any] = {"mode": nncf.CompressWeightsMode(options.mode)}
         if options.mode.startswith("int4"):
             kwargs.update(ratio=1.0, group_size=options.group_size)
-        elif options.group_size != -1:
-            raise BenchError(f"group_size applies to the int4 modes only, not to mode {options.mode!r}")
         compressed = nncf.compress_weights(model, **kwargs)
         constants: dict[str, int] = {}
         for op in compressed.get_ops():
