@@ -404,7 +404,7 @@ class CompressionContext(ModelContext):
 class Compression(PluginItem, ABC):
     """Turns a model into a lighter variant (pruned, quantized, distilled, fused).
 
-    A suite chains compressions (``[prune-channels: {amount: 0.5}, quantize-static]``).
+    A suite chains compressions (``[{name: prune-channels, amount: 0.5}, quantize-ort-static]``).
     For each step the core first converts the model into one of ``formats``
     when it is in another (a torch model for an ONNX quantizer), then looks the
     step up in the cache: the key hashes the input model's content, the
