@@ -78,8 +78,8 @@ def test_a_variant_is_computed_once_for_every_backend_and_batch_and_then_comes_f
     )
     assert cases["net/torch-only/torch/cpu/latency/b1"].status == "ok"
     assert sum(c.status == "skipped" for c in cases.values()) == 4
-    # a second run computes nothing: every step is restored from the cache
-    again = {c.case_id: c for c in _run(suite, tmp_path / "out")}
+    # a second run computes nothing: every step is restored from the cache (in-process: the cache is on disk)
+    again = {c.case_id: c for c in _run(suite, tmp_path / "out", "--launcher", "inline")}
     assert len(_applied(log)) == 4
     for case in again.values():
         if case.status == "ok":
