@@ -26,12 +26,7 @@ SIZE = 32  # the zoo's smallest input for resnet and mobilenet_v2 (their total s
 STUDENT = {"arch": "resnet", "width": 0.125, "depth": 0.25}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _digits(split: str | None, train_limit: int = 320) -> DatasetInputs:

@@ -25,12 +25,7 @@ from benchharness.results import load_results
 ARCHS = ("mobilenet_v2", "resnet", "shufflenet_v2", "squeezenet")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _zoo(arch: str, size: int = 32):
