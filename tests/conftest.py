@@ -27,7 +27,11 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 @pytest.fixture
 def one_torch_thread() -> Iterator[None]:
-    """torch on one intra-op thread for the test, then back: training tiny models is faster so on 2 busy cores."""
+    """torch on one intra-op thread for the test, then back, as a worker with ``threads: 1`` runs.
+
+    With torch's default (one thread per core) a small zoo model trained in 5-6 s on 2 idle cores but in 40-150 s
+    while other processes kept the cores busy (threads spin-waiting on each other); with one thread, 6-8 s either way.
+    """
     import torch
 
     threads = torch.get_num_threads()

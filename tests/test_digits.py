@@ -57,20 +57,6 @@ def test_validating_a_digits_suite_imports_no_framework(tmp_path):
     assert "HEAVY [] CODE 0" in proc.stdout, proc.stdout + proc.stderr
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Train with one torch thread, as a worker with ``threads: 1`` does, and restore the count afterwards.
-
-    With torch's default, one thread per core, this small model trained in 5-6 s on 2 idle cores, but in 40-150 s
-    while other processes kept the cores busy (threads waiting on each other); with one thread, 6-8 s either way.
-    """
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_digits_weights_are_trained_once_and_then_read_from_the_cache(tmp_path, one_torch_thread):
     pytest.importorskip("sklearn")
     source, options = ZooSource(), ZooOptions(**OPTIONS)
