@@ -409,7 +409,7 @@ class Compression(PluginItem, ABC):
     when it is in another (a torch model for an ONNX quantizer), then looks the
     step up in the cache: the key hashes the input model's content, the
     compression's name, plugin version, options, :meth:`cache_key`, the seed
-    and, with ``uses_dataset``, the model's ``dataset`` entry.  On a miss it
+    and, when :meth:`reads_data`, the model's ``dataset`` entry.  On a miss it
     calls :meth:`apply`, writes the result with :meth:`save` into a fresh
     folder under ``<cache>/compressed/`` and reads it back with
     :meth:`restore`; on a hit it only restores it.  So a distillation runs once
@@ -423,7 +423,8 @@ class Compression(PluginItem, ABC):
     Options: ClassVar[type[BaseModel]] = CompressionOptions
     #: Formats ``apply`` accepts; ``("*",)`` accepts any.  A model in another format is converted first.
     formats: ClassVar[tuple[str, ...]] = ("*",)
-    #: Whether ``apply`` reads :meth:`CompressionContext.dataset` (calibration, fine-tuning, distillation).
+    #: Whether ``apply`` reads :meth:`CompressionContext.dataset` (calibration, fine-tuning, distillation); see
+    #: :meth:`reads_data` for a compression that reads it only with some options.
     uses_dataset: ClassVar[bool] = False
 
     def output_format(self, input_format: str) -> str:
@@ -433,6 +434,15 @@ class Compression(PluginItem, ABC):
     def cache_key(self, options: BaseModel) -> str:
         """Extra text that changes the output for the same model and options (a library's version); ``""``."""
         return ""
+
+    def reads_data(self, options: BaseModel) -> bool:
+        """Whether ``apply`` with these options reads the dataset: ``uses_dataset`` unless overridden.
+
+        Only then is the model's ``dataset`` entry part of the cache key, so a
+        compression that reads data only for an optional step (fine-tuning)
+        overrides this and keeps one cached variant without it.
+        """
+        return self.uses_dataset
 
     def unsupported_backend(self, backend: str, options: BaseModel) -> str | None:
         """Why backend ``backend`` cannot run this compression's output, or ``None`` when it can.

@@ -64,7 +64,8 @@ def apply_compressions(
                 artifact, cls.formats, step.name, host, ctx.cache_dir, case.model.label, warn, who="compression"
             )
         options = cls.Options.model_validate(step.options)
-        data = case.model.dataset.model_dump(mode="json") if cls.uses_dataset and case.model.dataset else None
+        reads = cls().reads_data(options)
+        data = case.model.dataset.model_dump(mode="json") if reads and case.model.dataset else None
         artifact = compress_cached(provided, artifact, options, ctx, step.label, data, warn)
     return artifact
 

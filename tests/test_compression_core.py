@@ -120,3 +120,24 @@ def test_a_compression_that_needs_data_says_so_when_the_model_has_none(write_sui
     (case,) = _run(suite, tmp_path / "out")
     assert case.status == "error"
     assert case.error.startswith("compressing net with calibrate: model 'net' has no dataset: this compression needs")
+
+
+def test_the_dataset_entry_keys_only_the_variants_that_read_data(write_suite, tmp_path, log):
+    def run(dataset: str) -> None:
+        suite = write_suite(MODEL.replace("{name: digits}", dataset)
+                            + "compressions: [{name: scale, factor: 3}, calibrate]\nbackends: [{name: torch}]\n"
+                            "metrics: [latency]\n" + QUICK)  # fmt: skip
+        assert all(c.status == "ok" for c in _run(suite, tmp_path / "out", "--launcher", "inline"))
+
+    run("{name: digits}")
+    run("{name: digits, limit: 100}")  # another entry: calibrate reads data again, scale reads none
+    assert sorted(_applied(log)) == ["calibrate 1347", "calibrate 1347", "scale 3.0"]
+
+
+def test_pruning_reads_data_only_to_fine_tune():
+    from benchharness_compress.pruning import COMPRESSIONS
+
+    for cls in COMPRESSIONS:
+        assert cls.uses_dataset
+        assert cls().reads_data(cls.Options(finetune_epochs=2)) is True
+        assert cls().reads_data(cls.Options()) is False

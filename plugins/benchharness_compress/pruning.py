@@ -184,8 +184,12 @@ class MagnitudePruning(TorchCompression):
     name = "prune-magnitude"
     description = "unstructured L1 magnitude pruning of Conv2d/Linear weights (zeros; no speed-up on dense kernels)"
     Options: ClassVar[type[BaseModel]] = MagnitudeOptions
-    #: Fine-tuning reads the training split; without ``finetune_epochs`` no data is read (the flag is per class).
+    #: Fine-tuning reads the training split; without ``finetune_epochs`` no data is read (:meth:`reads_data`).
     uses_dataset = True
+
+    def reads_data(self, options: BaseModel) -> bool:
+        """Only fine-tuning reads data: without it the cache key leaves the dataset entry out."""
+        return bool(getattr(options, "finetune_epochs", 0))
 
     def apply(self, artifact: ModelArtifact, options: MagnitudeOptions, ctx: CompressionContext) -> ModelArtifact:  # type: ignore[override]
         """Zero ``amount`` of the Conv2d/Linear weights by magnitude, fine-tune if asked, make it permanent."""
@@ -617,8 +621,12 @@ class ChannelPruning(TorchCompression):
     name = "prune-channels"
     description = "structured channel pruning: removes conv channels through BN, depthwise, concat, shuffle, residuals"
     Options: ClassVar[type[BaseModel]] = ChannelOptions
-    #: Fine-tuning reads the training split; without ``finetune_epochs`` no data is read (the flag is per class).
+    #: Fine-tuning reads the training split; without ``finetune_epochs`` no data is read (:meth:`reads_data`).
     uses_dataset = True
+
+    def reads_data(self, options: BaseModel) -> bool:
+        """Only fine-tuning reads data: without it the cache key leaves the dataset entry out."""
+        return bool(getattr(options, "finetune_epochs", 0))
 
     def apply(self, artifact: ModelArtifact, options: ChannelOptions, ctx: CompressionContext) -> ModelArtifact:  # type: ignore[override]
         """Remove channels, fine-tune if asked, and record what changed."""
