@@ -26,6 +26,7 @@ from pydantic import (
     StringConstraints,
     Tag,
     ValidationError,
+    model_validator,
 )
 
 from benchharness.case import DatasetSpec, Selector
@@ -49,6 +50,20 @@ class PluginEntry(StrictModel):
 
     model_config = ConfigDict(extra="allow")
     name: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_as_key(cls, value: Any) -> Any:
+        """``{prune-channels: {amount: 0.5}}`` is a natural guess; say how the entry is written instead."""
+        if isinstance(value, dict) and "name" not in value and len(value) == 1:
+            ((key, options),) = value.items()
+            if isinstance(key, str) and (options is None or isinstance(options, dict)):
+                inner = ", ".join(f"{k}: {v}" for k, v in (options or {}).items())
+                raise ValueError(
+                    f"the name goes under 'name': write {{name: {key}{', ' + inner if inner else ''}}}, "
+                    f"not {{{key}: {{{inner}}}}}"
+                )
+        return value
 
     def options(self) -> dict[str, Any]:
         """The keys other than ``name``."""

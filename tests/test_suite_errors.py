@@ -350,6 +350,17 @@ SHAPE_CASES = {
         BASE + "compressions:\n  - [none, []]\n",
         ["{p}:8 compressions[0][1]: expected a compression name or a mapping with 'name', got a list"],
     ),
+    "compression-named-by-its-key": (
+        BASE + "compressions:\n  - [none, {prune-channels: {amount: 0.5}}]\n",
+        [
+            "{p}:8 compressions[0][1]: the name goes under 'name': write {name: prune-channels, amount: 0.5}, "
+            "not {prune-channels: {amount: 0.5}}"
+        ],
+    ),
+    "backend-named-by-its-key": (
+        BASE.replace("  - name: onnxruntime", "  - onnxruntime: {threads: 2}"),
+        ["{p}:6 backends[0]: the name goes under 'name': write {name: onnxruntime, threads: 2}, not {onnxruntime: {threads: 2}}"],
+    ),
     "metric-entry-is-a-list": (
         BASE + "metrics: [latency, [], model_size]\n",
         ["{p}:7 metrics[1]: expected a metric name or a mapping with 'name', got a list"],
