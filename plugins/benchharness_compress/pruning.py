@@ -167,7 +167,17 @@ def count_macs(model: Any, example: tuple[Any, ...]) -> int:
 # --------------------------------------------------------------------------- prune-magnitude
 
 
-class MagnitudePruning(TorchCompression):
+class _FineTunable(TorchCompression):
+    """A pruning that fine-tunes on the training split when ``finetune_epochs`` asks, and reads no data otherwise."""
+
+    uses_dataset = True
+
+    def reads_data(self, options: BaseModel) -> bool:
+        """Only fine-tuning reads data: without it the cache key leaves the dataset entry out."""
+        return bool(getattr(options, "finetune_epochs", 0))
+
+
+class MagnitudePruning(_FineTunable):
     """Unstructured L1 magnitude pruning of every Conv2d and Linear weight (``torch.nn.utils.prune``).
 
     Options: ``amount`` (fraction of those weights zeroed, in (0, 1)), ``scope`` (``global``: the
@@ -184,12 +194,6 @@ class MagnitudePruning(TorchCompression):
     name = "prune-magnitude"
     description = "unstructured L1 magnitude pruning of Conv2d/Linear weights (zeros; no speed-up on dense kernels)"
     Options: ClassVar[type[BaseModel]] = MagnitudeOptions
-    #: Fine-tuning reads the training split; without ``finetune_epochs`` no data is read (:meth:`reads_data`).
-    uses_dataset = True
-
-    def reads_data(self, options: BaseModel) -> bool:
-        """Only fine-tuning reads data: without it the cache key leaves the dataset entry out."""
-        return bool(getattr(options, "finetune_epochs", 0))
 
     def apply(self, artifact: ModelArtifact, options: MagnitudeOptions, ctx: CompressionContext) -> ModelArtifact:  # type: ignore[override]
         """Zero ``amount`` of the Conv2d/Linear weights by magnitude, fine-tune if asked, make it permanent."""
@@ -598,7 +602,7 @@ def _shapes(output: Any) -> list[list[int]]:
     return [list(item.shape) for item in items]
 
 
-class ChannelPruning(TorchCompression):
+class ChannelPruning(_FineTunable):
     """Structured channel pruning: whole conv output channels are removed and the layers rebuilt smaller.
 
     The model is traced with ``torch.fx`` and every channel followed through the graph: a conv
@@ -621,12 +625,6 @@ class ChannelPruning(TorchCompression):
     name = "prune-channels"
     description = "structured channel pruning: removes conv channels through BN, depthwise, concat, shuffle, residuals"
     Options: ClassVar[type[BaseModel]] = ChannelOptions
-    #: Fine-tuning reads the training split; without ``finetune_epochs`` no data is read (:meth:`reads_data`).
-    uses_dataset = True
-
-    def reads_data(self, options: BaseModel) -> bool:
-        """Only fine-tuning reads data: without it the cache key leaves the dataset entry out."""
-        return bool(getattr(options, "finetune_epochs", 0))
 
     def apply(self, artifact: ModelArtifact, options: ChannelOptions, ctx: CompressionContext) -> ModelArtifact:  # type: ignore[override]
         """Remove channels, fine-tune if asked, and record what changed."""
