@@ -34,12 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from benchharness.case import AXES, Case, CaseAxes, DatasetSpec, ItemSpec, ModelSpec, Selector
 from benchharness.errors import BenchError
 from benchharness.feeding import infer_in_batches, resize_images
 from benchharness.hookspecs import hookimpl
+from benchharness.machine import Machine, Node
 from benchharness.measure import measure, sample, time_batch, warm_up
 from benchharness.procmem import lifetime_peak_bytes, peak_bytes, reset_peak, rss_bytes
 from benchharness.results import (
@@ -91,6 +92,26 @@ class BackendOptions(EntryOptions):
 
 class TargetOptions(EntryOptions):
     """Options every target accepts."""
+
+    node_labels: list[str] = Field(
+        default_factory=list,
+        description="Run this target's cases only on cluster nodes that advertise every one of these labels "
+        "(Ray custom resources such as 'hw:h200'), a string or a list; a launcher that places cases across "
+        "machines (ray) honours it, and one that runs them on this machine ignores it.",
+    )
+
+    @field_validator("node_labels", mode="before")
+    @classmethod
+    def _one_label(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("node_labels")
+    @classmethod
+    def _label_names(cls, value: list[str]) -> list[str]:
+        for label in value:
+            if not label.strip() or label != label.strip():
+                raise ValueError(f"a node label is a non-empty name without surrounding spaces, not {label!r}")
+        return value
 
 
 class ScenarioOptions(EntryOptions):
@@ -490,11 +511,13 @@ SNAPSHOT_POINTS = ("applied", "measured_start", "measured_end", "end")
 class Target(PluginItem, ABC):
     """Where a case runs and under which limits.
 
-    Before a case's worker starts, the runner asks :meth:`unavailable_here`
-    whether this machine has the target; a case whose target is missing is
-    recorded as ``skipped`` with the reason, and never started.  Then
-    ``environment`` runs in the CLI process and ``apply`` first thing in the
-    worker, which records the :class:`TargetContext` it returns.
+    Before a case's worker starts, the machine that runs it asks
+    :meth:`unavailable_here` whether it has the target; a case whose target is
+    missing is recorded as ``skipped`` with the reason, and never started.
+    Then ``environment`` runs there too, and ``apply`` first thing in the
+    worker, which records the :class:`TargetContext` it returns.  A launcher
+    that places cases across machines first asks :meth:`node_needs` which
+    nodes qualify.
     """
 
     Options: ClassVar[type[BaseModel]] = TargetOptions
@@ -503,8 +526,9 @@ class Target(PluginItem, ABC):
     def unavailable_here(cls, options: BaseModel) -> str | None:
         """Why this machine cannot provide the target as ``options`` ask; ``None`` when it can.
 
-        Called in the CLI process before each case's worker starts (and in the
-        worker again, for launchers that run it on another machine), and by
+        Called on the machine that runs the case before its worker starts (the
+        CLI process for a local launcher, the node for a cluster's), in the
+        worker again, and by
         ``benchharness targets`` with the default options.  A reason makes the
         case ``skipped``, not failed: a run whose only other cases are skips
         exits 0.  Keep it cheap and import no framework: look for a device
@@ -520,8 +544,33 @@ class Target(PluginItem, ABC):
         """
         return None
 
+    @classmethod
+    def node_needs(cls, options: BaseModel) -> dict[str, float]:
+        """What a cluster node must offer to run a case on this target: resource name to amount.
+
+        Asked in the CLI process by launchers that place cases across machines
+        (``--launcher ray``), never by a local run.  Names are the cluster's
+        resources: Ray's own ``GPU``, or a custom resource a node declares with
+        ``ray start --resources '{"intel_npu": 1}'``.  The launcher adds the
+        option ``node_labels`` (every :class:`TargetOptions` has it) and its own
+        slot.  A case that no node in the cluster can satisfy is skipped at once
+        with the reason.  The default, ``{}``, is any node; ``unavailable_here``
+        still runs on the node that takes the case.
+
+        Example::
+
+            @classmethod
+            def node_needs(cls, options):
+                return {"GPU": options.index + 1}
+        """
+        return {}
+
     def environment(self, options: BaseModel) -> dict[str, str]:
-        """Environment variables for the worker process, set before it starts (runs in the CLI process)."""
+        """Environment variables for the worker process, set before it starts.
+
+        Runs on the machine the case runs on, before its worker starts: in the
+        CLI process for a local launcher, on the node for a cluster's.
+        """
         return {}
 
     @abstractmethod
@@ -1155,12 +1204,16 @@ class Job:
 
     payload: WorkerPayload
     workspace: Workspace
-    #: Variables the case's target asks for, to set before the worker starts.
+    #: Variables the case's target asks for, to set before the worker starts; empty for a launcher that is not
+    #: ``local``, which asks the target on the machine that runs the case.
     environment: dict[str, str]
     #: Seconds after which the worker is given up and the case recorded as a timeout.
     timeout: float
     #: The plugin host of the run, for launchers that run the case in this process.
     host: PluginHost | None = None
+    #: Which worker process of its case this is: 1 for the first (``--repeat`` runs more).  A launcher that
+    #: places cases across machines runs a case's later processes on the hardware its first one had.
+    process: int = 1
 
 
 class Launcher(PluginItem, ABC):
@@ -1169,8 +1222,24 @@ class Launcher(PluginItem, ABC):
     ``launch`` must never raise for a failing case: a crash, a hang or an
     error is a :class:`CaseResult` with that status (see
     ``benchharness.worker.failed_result``).  A launcher on another machine
-    calls ``benchharness.worker.run_case(payload, workspace)`` there.
+    calls ``benchharness.worker.run_case(payload, workspace)`` there, or runs
+    the built-in ``process`` launcher there on a job that
+    ``benchharness.runner.machine_job`` completed on that machine.
+
+    The runner hands over cases with :meth:`submit` and takes results back
+    with :meth:`next_result`; by default these run one case at a time through
+    :meth:`launch`.  A launcher that runs cases at once (on a cluster) sets
+    ``concurrent`` and overrides both; one whose cases run on other machines
+    sets ``local = False``, and the runner then leaves the target's
+    ``unavailable_here`` and ``environment`` to the machine that runs the case.
     """
+
+    #: Whether cases run on this machine: the runner asks each case's target here whether it is available,
+    #: and sets ``Job.environment`` from it.  ``False``: the launcher does both where the case runs.
+    local: ClassVar[bool] = True
+    #: Whether the runner may submit several cases before taking a result back.  Even then, a case's next
+    #: process (``--repeat``) is submitted only once its previous one has ended.
+    concurrent: ClassVar[bool] = False
 
     def __init__(self, options: BaseModel) -> None:
         self.options = options
@@ -1179,8 +1248,25 @@ class Launcher(PluginItem, ABC):
     def launch(self, job: Job) -> CaseResult:
         """Run ``job``'s case and return its result."""
 
+    def submit(self, job: Job) -> None:
+        """Start ``job``'s case, or queue it; its result comes back from :meth:`next_result`.
+
+        The default keeps it for :meth:`next_result`, which runs it.
+        """
+        self.__dict__.setdefault("_queued", []).append(job)
+
+    def next_result(self) -> tuple[Job, CaseResult]:
+        """Wait for a submitted case to end and return its job and result, in whatever order they end.
+
+        Called only while a submitted case has not come back.  The default
+        runs the oldest queued job with :meth:`launch`.  A ``KeyboardInterrupt``
+        here stops the run; :meth:`close` follows.
+        """
+        job = self.__dict__["_queued"].pop(0)
+        return job, self.launch(job)
+
     def close(self) -> None:
-        """Release whatever the launcher holds (a pool, a cluster connection)."""
+        """Release whatever the launcher holds (a pool, a cluster connection); cancel cases still running."""
 
 
 __all__ = [
@@ -1222,6 +1308,8 @@ __all__ = [
     "ReferenceOutputs",
     "CachedFile",
     "Job",
+    "Node",
+    "Machine",
     "Workspace",
     "WorkerPayload",
     "PluginSelection",

@@ -104,7 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         default="process",
         metavar="NAME",
         help="how each case's worker starts: process (default, isolated), inline (this process: debugging), "
-        "or one a plugin adds",
+        "ray (across a Ray cluster: docs/scale-out.md), or one a plugin adds",
+    )
+    run.add_argument(
+        "--address",
+        metavar="ADDRESS",
+        help="the cluster a cluster launcher joins: auto (one started on this machine, or $RAY_ADDRESS) or "
+        "HOST:PORT (--launcher ray)",
     )
     run.add_argument(
         "--repeat",
@@ -474,6 +480,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         resume=args.resume,
         plugins=PluginSelection(extra=modules, blocked=blocked, autoload=host.autoload),
         launcher=args.launcher,
+        launcher_options={} if args.address is None else {"address": args.address},
         timeout=args.timeout,
         repeat=args.repeat,
     )

@@ -53,6 +53,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from benchharness.errors import BenchError
+from benchharness.machine import hardware_kind
 from benchharness.repeats import process_runs, process_values
 from benchharness.results import FAILED_STATUSES, CaseResult, MetricValue, RunResults
 
@@ -846,15 +847,26 @@ def run_differences(base: RunResults, current: RunResults) -> tuple[list[str], b
     warnings = []
     bm, cm = base.machine, current.machine
     machine = []
-    for field, what in (("cpu", "CPU"), ("cores_logical", "logical cores"), ("memory_bytes", "memory"),
-                        ("os", "OS"), ("hostname", "hostname")):  # fmt: skip
-        old, new = getattr(bm, field), getattr(cm, field)
-        if old != new:
-            if field == "memory_bytes":
-                old, new = f"{old / 2**30:.1f} GiB", f"{new / 2**30:.1f} GiB"
-            machine.append(f"{what} {_short(str(old), 60)!r} vs {_short(str(new), 60)!r}")
-    if machine:
-        warnings.append("different machines: " + ", ".join(machine) + "; the ratios mix the change with the machines")
+    clustered = any(c.node is not None for c in [*base.cases, *current.cases])
+    if clustered:  # cases ran on cluster nodes: their hardware is each case's node's, not the driver's
+        machine = _moved_cases(base, current)
+        if machine:
+            warnings.append(
+                f"{_plural(len(machine), 'case')} ran on different kinds of machine in the two runs ({machine[0]}"
+                f"{', ...' if len(machine) > 1 else ''}); their ratios mix the change with the hardware"
+            )
+    else:
+        for field, what in (("cpu", "CPU"), ("cores_logical", "logical cores"), ("memory_bytes", "memory"),
+                            ("os", "OS"), ("hostname", "hostname")):  # fmt: skip
+            old, new = getattr(bm, field), getattr(cm, field)
+            if old != new:
+                if field == "memory_bytes":
+                    old, new = f"{old / 2**30:.1f} GiB", f"{new / 2**30:.1f} GiB"
+                machine.append(f"{what} {_short(str(old), 60)!r} vs {_short(str(new), 60)!r}")
+        if machine:
+            warnings.append(
+                "different machines: " + ", ".join(machine) + "; the ratios mix the change with the machines"
+            )
     frameworks = []
     for name in sorted(set(bm.frameworks) | set(cm.frameworks)):
         old, new = bm.frameworks.get(name, "none"), cm.frameworks.get(name, "none")
@@ -873,6 +885,20 @@ def run_differences(base: RunResults, current: RunResults) -> tuple[list[str], b
         if not results.complete:
             warnings.append(f"the {side} run did not finish ({_plural(len(results.cases), 'case')} saved)")
     return warnings, bool(machine)
+
+
+def _moved_cases(base: RunResults, current: RunResults) -> list[str]:
+    """``CASE: KIND vs KIND`` for each case both runs have whose hardware differs (a node's, else the run's)."""
+
+    def kind(results: RunResults, case: CaseResult) -> str:
+        return case.node.kind() if case.node is not None else hardware_kind(results.machine)
+
+    before = {c.case_id: kind(base, c) for c in base.cases if c.status == "ok"}
+    moved = []
+    for case in current.cases:
+        if case.status == "ok" and case.case_id in before and before[case.case_id] != kind(current, case):
+            moved.append(f"{case.case_id}: {before[case.case_id]!r} vs {kind(current, case)!r}")
+    return moved
 
 
 # ----------------------------------------------------------------------------- rendering

@@ -7,9 +7,10 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class GitInfo(BaseModel):
@@ -40,6 +41,37 @@ class Machine(BaseModel):
     #: Versions of the frameworks the registered plugins require.
     frameworks: dict[str, str]
     git: GitInfo | None
+
+
+class Node(BaseModel):
+    """The cluster node a case ran on, as the launcher that placed it there saw it (``--launcher ray``).
+
+    ``machine`` holds that node's own facts (CPU, cores, memory, framework
+    versions), not the driver's, which are the results file's ``machine``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    hostname: str
+    node_id: str
+    #: The node's labels: the custom resources it advertises (``hw:h200``, ``intel_npu``) with their amounts,
+    #: and its GPUs as ``GPU``.
+    labels: dict[str, float]
+    machine: Machine
+    #: Anything else the launcher records (the engine's version, the node's address, files it fetched).
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def kind(self) -> str:
+        """What makes two nodes the same hardware: :func:`hardware_kind` of its machine and its ``hw:`` labels."""
+        return hardware_kind(self.machine, [label for label in self.labels if label.startswith("hw:")])
+
+
+def hardware_kind(machine: Machine, labels: list[str] | tuple[str, ...] = ()) -> str:
+    """``Intel Xeon x2, 24 GiB, hw:h200``: the CPU, its logical cores, the memory, and hardware labels.
+
+    The hostname is not part of it: two identical machines are one kind.
+    """
+    gib = round(machine.memory_bytes / 2**30)
+    return ", ".join([f"{machine.cpu} x{machine.cores_logical}", f"{gib} GiB", *sorted(labels)])
 
 
 def cpu_model() -> str:
@@ -80,8 +112,8 @@ def git_commit(cwd: Path) -> GitInfo | None:
     return GitInfo(commit=commit, dirty=bool(status.strip()), committed_at=committed_at or None)
 
 
-def machine_info(frameworks: dict[str, str], cwd: Path | None = None) -> Machine:
-    """CPU, cores, memory, OS, Python, framework versions and the git commit."""
+def machine_info(frameworks: dict[str, str], cwd: Path | None = None, *, git: bool = True) -> Machine:
+    """CPU, cores, memory, OS, Python, framework versions and (with ``git``) the commit of ``cwd``'s repository."""
     try:
         affinity = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -98,5 +130,5 @@ def machine_info(frameworks: dict[str, str], cwd: Path | None = None) -> Machine
         python=sys.version.split()[0],
         python_implementation=platform.python_implementation(),
         frameworks=frameworks,
-        git=git_commit(cwd or Path.cwd()),
+        git=git_commit(cwd or Path.cwd()) if git else None,
     )

@@ -52,6 +52,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("compress", "benchharness_compress"),
     ("reporters", "benchharness_reporters"),
     ("launchers", "benchharness_launchers"),
+    ("ray", "benchharness_ray"),
 )
 
 #: Plugin kind (the hook is ``benchharness_register_<kind>``) -> name of its base class in benchharness.api.

@@ -121,6 +121,13 @@ def combine(case: Case, runs: list[ProcessRun], provenance: list[Provenance]) ->
     names = list(dict.fromkeys(n for r in runs if r.status == "ok" for n in r.metrics))
     metrics = {name: _combined([r.metrics[name] for r in runs if r.status == "ok" and name in r.metrics])
                for name in names}  # fmt: skip
+    warnings = list(dict.fromkeys(w for r in runs for w in r.warnings))
+    kinds = list(dict.fromkeys(r.node.kind() for r in runs if r.node is not None))
+    if len(kinds) > 1:  # a launcher keeps a case's processes on one node; a resumed case may still have moved
+        warnings.append(
+            f"its processes ran on {len(kinds)} kinds of machine ({'; '.join(kinds)}): the spread between them "
+            "includes the hardware"
+        )
     return CaseResult(
         case_id=case.id,
         config=case,
@@ -134,8 +141,9 @@ def combine(case: Case, runs: list[ProcessRun], provenance: list[Provenance]) ->
         metric_errors=errors,
         runtime=first_ok.runtime,
         provenance=provenance,
-        warnings=list(dict.fromkeys(w for r in runs for w in r.warnings)),
+        warnings=warnings,
         processes=runs,
+        node=first_ok.node,
     )
 
 

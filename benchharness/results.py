@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from benchharness.case import Case
 from benchharness.errors import BenchError
 from benchharness.fileio import atomic_write_text
-from benchharness.machine import Machine
+from benchharness.machine import Machine, Node
 from benchharness.signature import InputSpec
 from benchharness.stats import Summary
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: The most samples a figure's summary may count: far beyond any run, and where scipy's CI ranks still work.
 MAX_SAMPLE_COUNT = 2**31
 #: How a case ended.  ``oom``: it ran out of memory (a ``MemoryError``, a C++ allocation failure, or the kernel's
@@ -192,6 +192,8 @@ class Outcome(_Record):
     metric_errors: dict[str, str] = Field(default_factory=dict)
     runtime: CaseRuntime = Field(default_factory=CaseRuntime)
     warnings: list[str] = Field(default_factory=list)
+    #: The cluster node it ran on; ``None`` for a case run on the results file's ``machine`` (a local launcher).
+    node: Node | None = None
 
 
 class ProcessRun(Outcome):
@@ -355,8 +357,19 @@ def _upgrade_3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _upgrade_4(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 4 to 5: nothing to reshape.
+
+    Version 5 added ``node`` to each case and process: the cluster node it ran on (``--launcher ray``),
+    absent, hence ``None``, for a case that ran on the file's own ``machine``.
+    """
+    return data
+
+
 #: ``UPGRADES[n]`` turns a version-``n`` document into a version ``n + 1`` one.
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _upgrade_1, 2: _upgrade_2, 3: _upgrade_3}
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _upgrade_1, 2: _upgrade_2, 3: _upgrade_3, 4: _upgrade_4,
+}  # fmt: skip
 
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchharness import __version__
 from benchharness.api import Job, Launcher, PluginSelection, WorkerPayload, Workspace
@@ -120,6 +121,8 @@ class RunSettings:
     resume: Path | None = None
     plugins: PluginSelection = field(default_factory=PluginSelection)
     launcher: str = DEFAULT_LAUNCHER
+    #: The launcher's options (``--address`` is ``{"address": ...}``), validated by its ``Options``.
+    launcher_options: dict[str, Any] = field(default_factory=dict)
     cache_dir: Path = field(default_factory=default_cache_dir)
     timeout: float | None = None  # overrides every case's measure.timeout
     repeat: int | None = None  # overrides every case's measure.repeat (worker processes per case)
@@ -232,9 +235,8 @@ def run_suite(
         settings.cache_dir, "the conversion cache folder", "; set BENCHHARNESS_CACHE to a folder you can write"
     )
     repeat = {case.id: case_repeat(case, settings.repeat) for case in cases}
+    launcher = start_launcher(host, settings)
     launcher_item = host.get("launchers", settings.launcher)
-    with plugin_code(launcher_item, "__init__"):
-        launcher: Launcher = launcher_item.cls(launcher_item.cls.Options())
     if settings.resume is not None:
         path = settings.resume
         results = load_results(path)
@@ -283,40 +285,86 @@ def run_suite(
     # Round-robin: every case's first process, then every case's second, ..., so drift hits every case alike.
     needed = {c.id: repeat[c.id] - len(kept.get(c.id, [])) for c in todo}
     total = sum(needed.values())
+    order = [(case, n) for n in range(max(needed.values(), default=0)) for case in todo if n < needed[case.id]]
+    by_id = {case.id: case for case in todo}
     ended: set[str] = set()  # a case that failed or was skipped gets no more processes
+    busy: set[str] = set()  # cases with a process submitted and not yet back: a case's next process waits for it
     retried: dict[str, str] = {}  # the warning each case run again by --resume carries
-    index = 0
+    started = finished = 0
+
+    def record(case: Case, one: CaseResult) -> None:
+        nonlocal finished
+        runs = kept.setdefault(case.id, [])
+        finished += 1
+        if one.status != "ok":
+            ended.add(case.id)
+            dropped = [item for item in order if item[0].id == case.id]  # its remaining processes will not run
+            for item in dropped:
+                order.remove(item)
+            finished += len(dropped)
+        if repeat[case.id] == 1 or (one.status == "skipped" and not runs):
+            result = one  # one process (or a target this machine lacks): nothing to combine
+        else:
+            runs.append(as_process(one, len(runs) + 1))
+            result = combine(case, runs, one.provenance)
+        if case.id in earlier:  # a retry replaces the failed result it retries, in place
+            old = results.cases[earlier[case.id]]
+            if case.id not in retried and failed_before(old):
+                retried[case.id] = f"run again by --resume; the earlier attempt ended {_outcome(old)}"
+            if case.id in retried:
+                result.warnings.append(retried[case.id])
+            results.cases[earlier[case.id]] = result
+        else:
+            earlier[case.id] = len(results.cases)
+            results.cases.append(result)
+        save()
+        progress.finish(finished, total, case, result)
+
     try:
         with _stop_on_signals():
-            for round_ in range(max(needed.values(), default=0)):
-                for case in todo:
-                    if round_ >= needed[case.id] or case.id in ended:
+            while order or busy:
+                for item in list(order):  # submit every process that may start now (one, unless concurrent)
+                    case = item[0]
+                    if case.id in busy or item not in order:
                         continue
-                    index += 1
-                    runs = kept.setdefault(case.id, [])
-                    progress.start(index, total, case, len(runs) + 1, repeat[case.id])
-                    which = case if not runs else timed_only(case, host)  # the first process collects every figure
-                    one = run_one(which, host, launcher, launcher_item.name, workspace, settings)
-                    if one.status != "ok":
-                        ended.add(case.id)
-                        index += needed[case.id] - round_ - 1  # its remaining processes will not run
-                    if repeat[case.id] == 1 or (one.status == "skipped" and not runs):
-                        result = one  # one process (or a target this machine lacks): nothing to combine
-                    else:
-                        runs.append(as_process(one, len(runs) + 1))
-                        result = combine(case, runs, one.provenance)
-                    if case.id in earlier:  # a retry replaces the failed result it retries, in place
-                        old = results.cases[earlier[case.id]]
-                        if case.id not in retried and failed_before(old):
-                            retried[case.id] = f"run again by --resume; the earlier attempt ended {_outcome(old)}"
-                        if case.id in retried:
-                            result.warnings.append(retried[case.id])
-                        results.cases[earlier[case.id]] = result
-                    else:
-                        earlier[case.id] = len(results.cases)
-                        results.cases.append(result)
-                    save()
-                    progress.finish(index, total, case, result)
+                    if busy and not launcher.concurrent:
+                        break
+                    order.remove(item)
+                    started += 1
+                    process = len(kept.get(case.id, [])) + 1
+                    progress.start(started, total, case, process, repeat[case.id])
+                    which = case if process == 1 else timed_only(case, host)  # the first collects every figure
+                    job = prepare_job(which, host, launcher, launcher_item.name, workspace, settings, process)
+                    if isinstance(job, CaseResult):  # decided here: a skip, or an error of the case's plugins
+                        record(case, job)
+                        continue
+                    try:
+                        with plugin_code(launcher_item, "submit"):
+                            launcher.submit(job)
+                    except BenchError as exc:
+                        record(case, _failed_here(which, exc, launcher_item.name))
+                        continue
+                    busy.add(case.id)
+                if not busy:
+                    continue
+                try:
+                    with plugin_code(launcher_item, "next_result"):
+                        job, one = launcher.next_result()
+                except BenchError as exc:
+                    if len(busy) > 1:  # which case failed is unknown: stop, with every finished case on disk
+                        raise
+                    (case_id,) = busy
+                    busy.clear()
+                    record(by_id[case_id], _failed_here(by_id[case_id], exc, launcher_item.name))
+                    continue
+                case = by_id.get(job.payload.case.id) if isinstance(job, Job) else None
+                if case is None or case.id not in busy:
+                    raise PluginError(f"launcher {launcher_item.name!r} returned a result for a case it was not given")
+                busy.discard(case.id)
+                if not isinstance(one, CaseResult):
+                    msg = f"launcher {launcher_item.name!r} returned {type(one).__name__}, not CaseResult"
+                    one = _failed_here(job.payload.case, PluginError(msg), launcher_item.name)
+                record(case, one)
     except KeyboardInterrupt:
         raise Interrupted(path, on_disk or 0, len(cases)) from None
     except _Stopped as stop:
@@ -327,6 +375,24 @@ def run_suite(
     results.complete = True
     save()
     return results, path
+
+
+def start_launcher(host: PluginHost, settings: RunSettings) -> Launcher:
+    """The run's launcher, made with its options: an option it does not take is one line naming the flag."""
+    from pydantic import ValidationError
+
+    item = host.get("launchers", settings.launcher)
+    try:
+        options = item.cls.Options.model_validate(settings.launcher_options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        flag = f"--{field.replace('_', '-')}"
+        if first["type"] == "extra_forbidden":
+            raise BenchError(f"{flag}: launcher {settings.launcher!r} takes no {field!r} option") from None
+        raise BenchError(f"{flag}: {first['msg']} (launcher {settings.launcher!r})") from None
+    with plugin_code(item, "__init__"):
+        return item.cls(options)  # type: ignore[no-any-return]
 
 
 def timed_only(case: Case, host: PluginHost) -> Case:
@@ -348,43 +414,91 @@ def _outcome(result: CaseResult) -> str:
     return "ok but " + "; ".join(f"{name} failed: {error}" for name, error in result.metric_errors.items())
 
 
-def run_one(
-    case: Case, host: PluginHost, launcher: Launcher, launcher_name: str, workspace: Workspace, settings: RunSettings
-) -> CaseResult:
-    """Hand one case to the launcher; a plugin failing in this process is that case's error, not the run's."""
-    started = utc_now()
-    t0 = time.perf_counter()
-    try:
-        target = host.get("targets", case.target.name)
-        options = target.cls.Options.model_validate(case.target.options)
-        with plugin_code(target, "unavailable_here"):
-            missing = target.cls.unavailable_here(options)
-        if not missing and case.compressions:
-            from benchharness.models import variant_blocker
+def prepare_job(
+    case: Case,
+    host: PluginHost,
+    launcher: Launcher,
+    launcher_name: str,
+    workspace: Workspace,
+    settings: RunSettings,
+    process: int = 1,
+) -> Job | CaseResult:
+    """The job that hands ``case`` to the launcher, or the case's result when it is decided here.
 
-            missing = variant_blocker(case, host)  # a variant its backend cannot run: a skip too, decided here
-        if missing:  # this machine lacks the target: a skip with its reason, and no worker is started
-            skipped = failed_result(
-                case, "skipped", str(missing), started_at=started, duration_s=time.perf_counter() - t0,
-                launcher=launcher_name,
-            )  # fmt: skip
-            skipped.provenance.append(target.provenance())
-            return skipped
-        with plugin_code(target, "environment"):
-            environment = target.cls().environment(options)
+    A variant its backend cannot run is a skip with the reason.  For a
+    ``local`` launcher this machine is the one that runs the case, so
+    :func:`machine_job` asks the target here too; a launcher that is not
+    local does that where the case runs.  A plugin failing in this process
+    is that case's error, not the run's.
+    """
+    t0 = time.perf_counter()
+    started = utc_now()
+    try:
         job = Job(
             payload=WorkerPayload(case=case, plugins=settings.plugins),
             workspace=workspace,
-            environment={str(k): str(v) for k, v in (environment or {}).items()},
+            environment={},
             timeout=settings.timeout or case.measure.timeout,
             host=host,
+            process=process,
         )
-        with plugin_code(host.get("launchers", launcher_name), "launch"):
-            result = launcher.launch(job)
-        if not isinstance(result, CaseResult):
-            raise PluginError(f"launcher {launcher_name!r} returned {type(result).__name__}, not CaseResult")
-        return result
+        if launcher.local:
+            done = machine_job(job, host, launcher_name, check_variant=True)
+            if isinstance(done, CaseResult):
+                return done
+        elif case.compressions:
+            from benchharness.models import variant_blocker
+
+            missing = variant_blocker(case, host)
+            if missing:
+                return _skip(case, host, missing, started, t0, launcher_name)
+        return job
     except BenchError as exc:
-        return failed_result(
-            case, "error", str(exc), started_at=started, duration_s=time.perf_counter() - t0, launcher=launcher_name
-        )
+        return _failed_here(case, exc, launcher_name, started, time.perf_counter() - t0)
+
+
+def machine_job(job: Job, host: PluginHost, launcher_name: str, *, check_variant: bool = False) -> Job | CaseResult:
+    """Complete ``job`` on the machine that will run it: the target's check that it is there, and its environment.
+
+    Asks the case's target whether this machine has it (``unavailable_here``);
+    a reason is the case's ``skipped`` result.  Otherwise sets
+    ``job.environment`` from the target's ``environment``, computed here, as
+    this machine's cores and devices make it, and returns the job.  The
+    runner calls it for a ``local`` launcher; a launcher that runs cases on
+    other machines calls it there, with a plugin host loaded there.
+    ``check_variant`` also skips a variant the case's backend cannot run.
+    Raises :class:`BenchError` (a :class:`PluginError` for a plugin's bug).
+    """
+    case = job.payload.case
+    t0 = time.perf_counter()
+    started = utc_now()
+    target = host.get("targets", case.target.name)
+    options = target.cls.Options.model_validate(case.target.options)
+    with plugin_code(target, "unavailable_here"):
+        missing = target.cls.unavailable_here(options)
+    if not missing and check_variant and case.compressions:
+        from benchharness.models import variant_blocker
+
+        missing = variant_blocker(case, host)  # a variant its backend cannot run: a skip too, decided here
+    if missing:  # this machine lacks the target: a skip with its reason, and no worker is started
+        return _skip(case, host, str(missing), started, t0, launcher_name)
+    with plugin_code(target, "environment"):
+        environment = target.cls().environment(options)
+    job.environment = {str(k): str(v) for k, v in (environment or {}).items()}
+    return job
+
+
+def _skip(case: Case, host: PluginHost, reason: str, started: str, t0: float, launcher_name: str) -> CaseResult:
+    skipped = failed_result(
+        case, "skipped", reason, started_at=started, duration_s=time.perf_counter() - t0, launcher=launcher_name
+    )
+    skipped.provenance.append(host.get("targets", case.target.name).provenance())
+    return skipped
+
+
+def _failed_here(
+    case: Case, exc: BenchError, launcher_name: str, started: str | None = None, duration_s: float = 0.0
+) -> CaseResult:
+    return failed_result(
+        case, "error", str(exc), started_at=started or utc_now(), duration_s=duration_s, launcher=launcher_name
+    )

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from benchharness.case import AXES, CaseAxes, Selector, matches, selector_text
+from benchharness.machine import Node
 from benchharness.results import FAILED_STATUSES, CaseResult, MetricValue, RunResults
 
 ALWAYS_SHOWN = ("model", "backend")
@@ -117,6 +118,9 @@ def build(results: RunResults) -> Table:
 
     variants = variant_view(cases) if len({ax.variant for ax in axes}) > 1 else None
     columns = [Column(a, a) for a in shown_axes] + [Column("status", "status")]
+    kinds = {c.node.kind() for c in cases if c.node is not None}
+    if len(kinds) > 1:  # the node is shown once cases ran on more than one kind of machine
+        columns.append(Column("node", "node"))
     ci_header, ci_note = _ci_kind(cases)
     for name in metric_names:
         if variants is not None and name in VARIANT_FIGURES:
@@ -155,6 +159,8 @@ def build(results: RunResults) -> Table:
     for i, (c, ax) in enumerate(zip(cases, axes)):
         row: dict[str, Any] = {a: getattr(ax, a) for a in shown_axes}
         row["status"] = c.status
+        if len(kinds) > 1:
+            row["node"] = node_text(c.node) if c.node is not None else None
         notes = []
         for name in metric_names:
             metric = c.metrics.get(name)
@@ -201,14 +207,26 @@ def build(results: RunResults) -> Table:
             table_notes.append(f"{name}: {which} ({methods}), not a measurement; the results give the method")
     blocked = sum(c.status == "skipped" and _variant_skip(c) for c in cases)
     skipped = sum(c.status == "skipped" for c in cases) - blocked
+    if len(kinds) > 1:
+        table_notes.append(
+            f"cases ran on {len(kinds)} kinds of machine (the node column): a ratio between rows of different "
+            "nodes compares the hardware too"
+        )
     if skipped:
-        table_notes.append(f"{_plural(skipped, 'case')} skipped: this machine lacks the target (not a failure)")
+        where = "no node of the cluster has" if kinds else "this machine lacks"
+        table_notes.append(f"{_plural(skipped, 'case')} skipped: {where} the target (not a failure)")
     if blocked:
         table_notes.append(
             f"{_plural(blocked, 'case')} skipped: the variant's model cannot run on that backend "
             "(the row's note says why; not a failure)"
         )
     return Table(columns=columns, rows=rows, baseline=baseline_text, notes=table_notes)
+
+
+def node_text(node: Node) -> str:
+    """``gpu-box-1 [hw:h200]``: a node's hostname and its ``hw:`` labels."""
+    hardware = [label for label in node.labels if label.startswith("hw:")]
+    return f"{node.hostname} [{', '.join(hardware)}]" if hardware else node.hostname
 
 
 def _variant_skip(case: CaseResult) -> bool:

@@ -49,7 +49,7 @@ def test_builtins_load_first_and_explicitly():
     assert host.items["backends"]["torch"].plugin.name == "torch"
     assert {"cpu"} <= set(host.names("targets"))
     assert host.names("scenarios") == ["latency", "throughput"]
-    assert host.names("launchers") == ["inline", "process"]
+    assert host.names("launchers") == ["inline", "process", "ray"]
     assert {"model_size"} <= set(host.names("metrics"))
     assert set(host.names("reporters")) >= {"table", "markdown", "csv", "json"}
 

@@ -84,6 +84,11 @@ class CudaTarget(Target):
             return f"needs cuda:{options.index}; this machine has {count} GPU(s) ({source})"
         return None
 
+    @classmethod
+    def node_needs(cls, options: CudaOptions) -> dict[str, float]:  # type: ignore[override]
+        """A node with GPUs up to ``index`` (Ray's ``GPU`` resource, which Ray detects on NVIDIA nodes)."""
+        return {"GPU": options.index + 1}
+
     def environment(self, options: CudaOptions) -> dict[str, str]:  # type: ignore[override]
         """Number CUDA's devices as NVML and nvidia-smi do (by PCI bus), so ``index`` names one GPU everywhere."""
         return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}

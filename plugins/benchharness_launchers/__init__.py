@@ -55,8 +55,12 @@ class ProcessLauncher(Launcher):
             )
         return result
 
+    def base_environment(self) -> dict[str, str]:
+        """The environment the worker starts from, before the target's variables: this process's."""
+        return dict(os.environ)
+
     def _launch(self, job: Job) -> CaseResult:
-        env = dict(os.environ)
+        env = self.base_environment()
         env.update(job.environment)
         env["PYTHONUNBUFFERED"] = "1"
         path = [*job.workspace.python_path, *filter(None, [os.environ.get("PYTHONPATH")])]

@@ -470,6 +470,10 @@ class OpenVinoTargetOptions(TargetOptions):
     )
 
 
+#: The cluster resource a node offers for each OpenVINO device (``ray start --resources '{"intel_npu": 1}'``).
+NODE_RESOURCES = {"GPU": "intel_gpu", "NPU": "intel_npu"}
+
+
 class OpenVinoTarget(Target):
     """An OpenVINO device, ``openvino:GPU``, ``openvino:NPU`` or ``openvino:CPU``, driven by the ``openvino`` backend.
 
@@ -491,6 +495,11 @@ class OpenVinoTarget(Target):
         if pattern and not glob.glob(pattern):
             return f"no {options.device} for OpenVINO on this machine ({pattern} is missing)"
         return None
+
+    @classmethod
+    def node_needs(cls, options: OpenVinoTargetOptions) -> dict[str, float]:  # type: ignore[override]
+        """A node labelled with the device: ``intel_gpu`` or ``intel_npu`` (Ray does not detect either); any for CPU."""
+        return {NODE_RESOURCES[options.device]: 1} if options.device in NODE_RESOURCES else {}
 
     def apply(self, options: OpenVinoTargetOptions) -> TargetContext:  # type: ignore[override]
         """The device, and the host threads the backend may use."""
