@@ -263,7 +263,8 @@ def run_suite(
             raise SaveFailed(path, exc, on_disk, len(cases)) from None
         on_disk = len(results.cases)
 
-    earlier = {c.case_id: i for i, c in enumerate(results.cases)}
+    earlier = {c.case_id for c in results.cases}  # cases of the file being resumed
+    position = {case.id: i for i, case in enumerate(cases)}
     kept: dict[str, list[ProcessRun]] = {}  # processes of an earlier attempt that a resumed case keeps
     done = set()
     for old in results.cases:
@@ -307,16 +308,17 @@ def run_suite(
         else:
             runs.append(as_process(one, len(runs) + 1))
             result = combine(case, runs, one.provenance)
-        if case.id in earlier:  # a retry replaces the failed result it retries, in place
-            old = results.cases[earlier[case.id]]
-            if case.id not in retried and failed_before(old):
+        where = next((i for i, c in enumerate(results.cases) if c.case_id == case.id), None)
+        if where is not None:  # a retry replaces the failed result it retries, in place
+            old = results.cases[where]
+            if case.id in earlier and case.id not in retried and failed_before(old):
                 retried[case.id] = f"run again by --resume; the earlier attempt ended {_outcome(old)}"
             if case.id in retried:
                 result.warnings.append(retried[case.id])
-            results.cases[earlier[case.id]] = result
-        else:
-            earlier[case.id] = len(results.cases)
+            results.cases[where] = result
+        else:  # in the suite's order, whatever order a concurrent launcher returns cases in
             results.cases.append(result)
+            results.cases.sort(key=lambda c: position.get(c.case_id, len(position)))
         save()
         progress.finish(finished, total, case, result)
 

@@ -31,6 +31,10 @@ INSTALL = "pip install 'benchharness[ray]'"
 LABEL_AMOUNT = 0.001
 #: Resources every Ray node has that are not labels a suite pins a target to.
 NOT_LABELS = ("CPU", "memory", "object_store_memory")
+#: Set for the node's task, and so for the case's worker it starts: Ray runs its workers at niceness 15 (any other
+#: process on the node would come first) and narrows CUDA_VISIBLE_DEVICES to the GPUs it granted; a local run
+#: does neither.
+TASK_VARIABLES = {"RAY_worker_niceness": "0", "RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}
 #: How often, in seconds, a wait for results looks again at which nodes are alive.
 POLL_S = 1.0
 
@@ -260,7 +264,7 @@ class RayLauncher(Launcher):
         task = self._task.options(
             num_cpus=needs.get("CPU", 0), num_gpus=needs.get("GPU", 0), resources=resources,
             max_retries=0, retry_exceptions=False, scheduling_strategy=strategy,
-            runtime_env={"env_vars": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}},
+            runtime_env={"env_vars": TASK_VARIABLES},
             name=f"benchharness {case.id}",
         )  # fmt: skip
         python_path = [str(p) for p in job.workspace.python_path]

@@ -14,6 +14,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,8 @@ def run_on_node(
     from benchharness.runner import machine_job
 
     slot_start = precise_now()
+    t0 = time.perf_counter()
+    prepared_s = 0.0
     python_path = [p for p in python_path if os.path.isdir(p)]  # the driver's folders that this node has too
     for folder in reversed(python_path):  # so a -p module found there loads here, as in the case's worker
         if folder not in sys.path:
@@ -154,11 +157,15 @@ def run_on_node(
             result = done
         else:
             launcher = NodeProcessLauncher(NodeProcessLauncher.Options())
+            prepared_s = time.perf_counter() - t0
             result = launcher.launch(done)
     except BenchError as exc:
         result = failed_result(payload.case, "error", str(exc), started_at=utc_now(), duration_s=0.0, launcher="ray")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    niceness = os.nice(0) if hasattr(os, "nice") else 0
+    if niceness:  # the worker inherited it: every other process on the node came first
+        result.warnings.append(f"the case's worker ran at niceness {niceness} (Ray's worker_niceness), not 0")
     node = {
         "hostname": socket.gethostname(),
         "node_id": ray.get_runtime_context().get_node_id(),
@@ -166,6 +173,7 @@ def run_on_node(
         "details": {
             "ray": ray.__version__,
             "slot_start": slot_start,
+            "prepare_s": round(prepared_s, 6),
             "slot_end": precise_now(),
             "fetched": sorted(sha for sha, now in fetched.items() if now),
             "cached": sorted(sha for sha, now in fetched.items() if not now),
