@@ -225,7 +225,7 @@ def _saved(out: Path) -> list[dict]:
 
 
 def test_ctrl_c_keeps_finished_cases_and_resume_runs_the_rest(cluster, tmp_path):
-    backends = "".join(f"  - {{name: scripted, label: b{i}, sleep_us: 300}}\n" for i in range(8))
+    backends = "".join(f"  - {{name: scripted, label: b{i}, sleep_us: 300}}\n" for i in range(6))
     suite = _suite(
         tmp_path,
         f"name: ray-stop\nmodels:\n  - {{source: dummy, size: 4}}\nbackends:\n{backends}targets: [{{name: cpu}}]\n",
@@ -239,24 +239,26 @@ def test_ctrl_c_keeps_finished_cases_and_resume_runs_the_rest(cluster, tmp_path)
     assert proc.returncode == 130, err
     path = _results(out)
     kept = {c.case_id: c for c in load_results(path).cases}
-    assert 2 <= len(kept) < 8 and all(c.status == "ok" for c in kept.values())
+    assert 2 <= len(kept) < 6 and all(c.status == "ok" for c in kept.values())
     assert f"cases saved in {path}" in err
     # Every task was cancelled: nothing holds a slot now, so the cluster takes the resumed run's cases at once.
     _wait_for(lambda: ray_slots_free(cluster.address) == 3, "every slot free again", limit=30)
 
     assert main([*args, "--address", cluster.address, "--resume", str(path)]) == 0
     results = load_results(path)
-    assert len(results.cases) == 8 and results.complete
+    assert len(results.cases) == 6 and results.complete
     for case in results.cases:
         if case.case_id in kept:
             assert case == kept[case.case_id]  # the finished ones are kept as they were, not run again
 
 
 def ray_slots_free(address: str) -> float:
-    """The cluster's free slots, asked from a fresh process so this one stays out of the cluster."""
-    code = "import ray; ray.init(address=%r, logging_level='ERROR'); print(ray.available_resources().get('benchharness_slot', 0))"
-    done = subprocess.run([sys.executable, "-c", code % address], capture_output=True, text=True, timeout=60)
-    return float(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else -1.0
+    """The cluster's free slots (this process joins the cluster for the question, then leaves it)."""
+    ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+    try:
+        return ray.available_resources().get("benchharness_slot", 0.0)
+    finally:
+        ray.shutdown()
 
 
 def test_a_node_lost_mid_case_fails_that_case_and_the_rest_finish(cluster, tmp_path):
