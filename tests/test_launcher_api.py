@@ -200,3 +200,11 @@ def test_compare_judges_hardware_per_case_on_a_cluster(lifo_run):
 def test_results_written_before_nodes_load_with_none(tmp_path):
     data = Path(__file__).parent / "data" / "results-v4-repeats.json"
     assert all(c.node is None and all(p.node is None for p in c.processes) for c in load_results(data).cases)
+
+
+def test_a_version_5_file_keeps_each_cases_node():
+    results = load_results(Path(__file__).parent / "data" / "results-v5-ray.json")
+    ran = [c for c in results.cases if c.status != "skipped"]
+    assert ran and all(c.node is not None and c.node.machine.frameworks for c in ran)
+    assert {label for c in ran for label in c.node.labels} == {"hw:alpha", "hw:beta", "hw:gamma"}
+    assert all(c.node is None for c in results.cases if c.status == "skipped")

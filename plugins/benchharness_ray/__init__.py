@@ -147,6 +147,7 @@ class RayLauncher(Launcher):
         self._hashes: dict[tuple[str, int, int], str] = {}  # (path, mtime_ns, size) -> sha256
         self._first_node: dict[str, str] = {}  # case id -> node that ran its first process
         self._task: Any = None  # the node's task as a Ray remote function, made once
+        self._address = options.address  # the cluster's own address, once joined
         self._connect()
 
     # ------------------------------------------------------------------ the cluster
@@ -155,6 +156,7 @@ class RayLauncher(Launcher):
         import ray
 
         if ray.is_initialized():  # a program that already joined a cluster (a notebook, a test) keeps its own
+            self._address = ray.get_runtime_context().gcs_address
             return
         address = self.options.address
         probe = os.environ.get("RAY_ADDRESS", "auto") if address == "auto" else address
@@ -170,6 +172,7 @@ class RayLauncher(Launcher):
         except (ValueError, RuntimeError) as exc:
             raise BenchError(f"cannot join the Ray cluster at {address}: {str(exc).strip().splitlines()[0]}") from None
         self._connected_here = True
+        self._address = ray.get_runtime_context().gcs_address
         if not any(self.options.slot in node["Resources"] for node in self.nodes().values()):
             raise BenchError(
                 f"no node of the Ray cluster at {address} offers the resource {self.options.slot!r}, so none may run "
@@ -335,7 +338,7 @@ class RayLauncher(Launcher):
         resources = self.nodes().get(node_id, {}).get("Resources", {})
         result.node = Node(
             hostname=facts["hostname"], node_id=node_id, labels=node_labels(resources, self.options.slot),
-            machine=facts["machine"], details={**facts["details"], "address": self.options.address},
+            machine=facts["machine"], details={**facts["details"], "cluster": self._address},
         )  # fmt: skip
         if job.process == 1 and result.status == "ok":
             self._first_node[job.payload.case.id] = node_id
