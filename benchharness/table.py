@@ -212,6 +212,7 @@ def build(results: RunResults) -> Table:
             f"cases ran on {len(kinds)} kinds of machine (the node column): a ratio between rows of different "
             "nodes compares the hardware too"
         )
+    table_notes += differing_models(cases)
     if skipped:
         where = "no node of the cluster has" if kinds else "this machine lacks"
         table_notes.append(f"{_plural(skipped, 'case')} skipped: {where} the target (not a failure)")
@@ -221,6 +222,26 @@ def build(results: RunResults) -> Table:
             "(the row's note says why; not a failure)"
         )
     return Table(columns=columns, rows=rows, baseline=baseline_text, notes=table_notes)
+
+
+def differing_models(cases: list[CaseResult]) -> list[str]:
+    """A note for each model whose bytes differ between the cluster nodes that ran it, per variant and backend.
+
+    A model built from code (a zoo model, its weights trained there) is built on each node; two
+    machines may round differently, and rows of one model would then compare different weights.
+    """
+    hashes: dict[tuple[str, str, str, int], set[str]] = {}
+    for case in cases:
+        if case.node is None or case.status != "ok" or case.runtime.model is None:
+            continue
+        ax = case.config.axes()
+        hashes.setdefault((ax.model, ax.variant, ax.backend, ax.batch), set()).add(case.runtime.model.content_hash)
+    return [
+        f"model {model} ({variant}, {backend}, batch {batch}) differs between nodes ({len(found)} content hashes): "
+        "it was built on each node, so its rows compare different weights"
+        for (model, variant, backend, batch), found in hashes.items()
+        if len(found) > 1
+    ]
 
 
 def node_text(node: Node) -> str:

@@ -208,3 +208,19 @@ def test_a_version_5_file_keeps_each_cases_node():
     assert ran and all(c.node is not None and c.node.machine.frameworks for c in ran)
     assert {label for c in ran for label in c.node.labels} == {"hw:alpha", "hw:beta", "hw:gamma"}
     assert all(c.node is None for c in results.cases if c.status == "skipped")
+
+
+def test_a_model_built_differently_on_two_nodes_is_noted(lifo_run):
+    results, _ = lifo_run
+    first, second = results.cases[0], results.cases[0].model_copy(deep=True)
+    second.case_id = second.config.id = "m/none/a/other/latency/b1"
+    second.config.target.label = "other"
+    nodes = [_node(results, "a"), _node(results, "b")]
+    cases = [first.model_copy(update={"node": nodes[0]}), second.model_copy(update={"node": nodes[1]})]
+    assert not any("differs between nodes" in n for n in build(results.model_copy(update={"cases": cases})).notes)
+    cases[1].runtime.model.content_hash = "another"
+    (note,) = [n for n in build(results.model_copy(update={"cases": cases})).notes if "differs between nodes" in n]
+    assert note == (
+        "model m (none, a, batch 1) differs between nodes (2 content hashes): it was built on each node, so its "
+        "rows compare different weights"
+    )
