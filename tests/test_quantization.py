@@ -280,16 +280,21 @@ def _cases(out: Path) -> dict:
     return {c.case_id: c for c in load_results(newest).cases}
 
 
-@pytest.mark.timeout(1200)  # digits training in the worker: seconds on idle cores, minutes when they are shared
-def test_end_to_end_static_int8_records_accuracy_and_facts_and_torch_dynamic_skips_elsewhere(write_suite, tmp_path):
+@pytest.mark.timeout(1200)  # the zoo model trains on digits here when no earlier test did: minutes on shared cores
+def test_end_to_end_static_int8_records_accuracy_and_facts_and_torch_dynamic_skips_elsewhere(
+    write_suite, tmp_path, one_torch_thread
+):
     suite = write_suite(
         "name: q\nmodels:\n" + ZOO
         + "compressions: [none, {name: quantize-ort-static, calibration_samples: 64}, quantize-dynamic-torch]\n"
         + "backends: [{name: onnxruntime, threads: 1}, {name: openvino, threads: 1}]\n"
         + "metrics: [latency, accuracy, fidelity]\n"
-        + QUICK.replace("}}\n", "}, timeout: 1200}\n")  # the first worker trains the zoo model on digits
+        + QUICK
     )  # fmt: skip
-    assert main(["run", str(suite), "-o", str(tmp_path / "out"), "-q"]) in (0, 1)
+    # In this process (inline): what is checked is what the quantizer did and what it cost in accuracy, not worker
+    # isolation (test_compression_core runs compressions in workers); a worker per case imported torch, onnxruntime
+    # and openvino again each time (28.6 s in workers, 7.2 s inline, with the zoo model already trained).
+    assert main(["run", str(suite), "-o", str(tmp_path / "out"), "-q", "--launcher", "inline"]) in (0, 1)
     cases = _cases(tmp_path / "out")
     static = next(c for i, c in cases.items() if "/quantize-ort-static/onnxruntime/" in i)
     assert static.case_id.startswith("resnet") and static.status == "ok", static.error
