@@ -30,6 +30,8 @@ from benchharness_compress import quantization as q  # noqa: E402
 
 QUICK = "measure: {min_samples: 5, max_time: 0.05, warmup: {max_time: 0.02, min_iterations: 2}}\n"
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def digits() -> dict[str, np.ndarray]:
@@ -285,9 +287,7 @@ def _cases(out: Path) -> dict:
 
 
 @pytest.mark.timeout(1200)  # the zoo model trains on digits here when no earlier test did: minutes on shared cores
-def test_end_to_end_static_int8_records_accuracy_and_facts_and_torch_dynamic_skips_elsewhere(
-    write_suite, tmp_path, one_torch_thread
-):
+def test_end_to_end_static_int8_records_accuracy_and_facts_and_torch_dynamic_skips_elsewhere(write_suite, tmp_path):
     suite = write_suite(
         "name: q\nmodels:\n" + ZOO
         + "compressions: [none, {name: quantize-ort-static, calibration_samples: 64}, quantize-dynamic-torch]\n"
