@@ -327,8 +327,8 @@ def test_a_run_with_channel_pruning_records_the_facts(write_suite, tmp_path):
         """
     )
     out = tmp_path / "out"
-    # In this process (inline): the facts pruning records are checked, not worker isolation (13.0 s with a worker
-    # per case, 2.0 s inline, with the zoo model already trained)
+    # In this process (inline): the facts pruning records are checked, not worker isolation; a worker per case
+    # imported torch and onnxruntime again each time
     assert main(["run", str(suite), "-o", str(out), "-q", "--launcher", "inline"]) == 0
     cases = {c.case_id.split("/")[1]: c for c in load_results(next(out.glob("*.json"))).cases}
     base, pruned = cases["none"], cases["prune-channels"]

@@ -297,7 +297,8 @@ def test_end_to_end_static_int8_records_accuracy_and_facts_and_torch_dynamic_ski
     )  # fmt: skip
     # In this process (inline): what is checked is what the quantizer did and what it cost in accuracy, not worker
     # isolation (test_compression_core runs compressions in workers); a worker per case imported torch, onnxruntime
-    # and openvino again each time (28.6 s in workers, 7.2 s inline, with the zoo model already trained).
+    # and openvino again each time: 4.5x as long (26.2 s and 26.3 s against 5.9 s and 5.8 s, in workers and inline
+    # interleaved in one session after the zoo model was trained, load average 1.8-2.6).
     assert main(["run", str(suite), "-o", str(tmp_path / "out"), "-q", "--launcher", "inline"]) in (0, 1)
     cases = _cases(tmp_path / "out")
     static = next(c for i, c in cases.items() if "/quantize-ort-static/onnxruntime/" in i)
