@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,9 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("BENCHHARNESS_REPEAT", "1")
 
 
-@pytest.fixture
-def one_torch_thread() -> Iterator[None]:
-    """torch on one intra-op thread for the test, then back, as a worker with ``threads: 1`` runs.
+@contextmanager
+def torch_on_one_thread() -> Iterator[None]:
+    """torch on one intra-op thread inside the block, then back, as a worker with ``threads: 1`` runs.
 
     With torch's default (one thread per core) a small zoo model trained in 5-6 s on 2 idle cores but in 40-150 s
     while other processes kept the cores busy (threads spin-waiting on each other); with one thread, 6-8 s either way.
@@ -36,8 +37,17 @@ def one_torch_thread() -> Iterator[None]:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """:func:`torch_on_one_thread` for the test."""
+    with torch_on_one_thread():
+        yield
 
 
 @pytest.fixture

@@ -21,6 +21,9 @@ models:
     inputs: [{name: x, shape: [batch, 1, 8, 8]}]
     dataset: {name: digits}
 """
+#: The tests after the first run their cases in this process: a worker per case imports torch again each time,
+#: and crossing processes (a variant computed in one worker, restored in the next) is the first test's subject.
+INLINE = ("--launcher", "inline")
 
 
 def _run(suite: Path, out: Path, *extra: str) -> list:
@@ -79,7 +82,7 @@ def test_a_variant_is_computed_once_for_every_backend_and_batch_and_then_comes_f
     assert cases["net/torch-only/torch/cpu/latency/b1"].status == "ok"
     assert sum(c.status == "skipped" for c in cases.values()) == 4
     # a second run computes nothing: every step is restored from the cache (in-process: the cache is on disk)
-    again = {c.case_id: c for c in _run(suite, tmp_path / "out", "--launcher", "inline")}
+    again = {c.case_id: c for c in _run(suite, tmp_path / "out", *INLINE)}
     assert len(_applied(log)) == 4
     for case in again.values():
         if case.status == "ok":
@@ -90,14 +93,14 @@ def test_a_variant_is_computed_once_for_every_backend_and_batch_and_then_comes_f
 def test_a_tampered_cached_variant_is_rebuilt_with_a_warning(write_suite, tmp_path, log):
     suite = write_suite(MODEL + "compressions: [{name: scale, factor: 2}]\nbackends: [{name: torch}]\n"
                         "metrics: [latency]\n" + QUICK)  # fmt: skip
-    (first,) = _run(suite, tmp_path / "out")
+    (first,) = _run(suite, tmp_path / "out", *INLINE)
     assert first.status == "ok" and _applied(log) == ["scale 2.0"]
     (folder,) = [p for p in (tmp_path / "cache" / "compressed").iterdir() if p.is_dir()]
     record = json.loads((folder / "record.json").read_text())
     assert record["format"] == "torch" and record["facts"] == {"factor": 2.0, "layers_scaled": 1}
     with (folder / record["main"]).open("ab") as fh:
         fh.write(b"\0")
-    (second,) = _run(suite, tmp_path / "out")
+    (second,) = _run(suite, tmp_path / "out", *INLINE)
     assert second.status == "ok" and _applied(log) == ["scale 2.0", "scale 2.0"]
     assert any(w.startswith("compression cache: ") and "model.pt differs" in w and w.endswith("rebuilt it")
                for w in second.warnings), second.warnings  # fmt: skip
@@ -106,7 +109,7 @@ def test_a_tampered_cached_variant_is_rebuilt_with_a_warning(write_suite, tmp_pa
 def test_a_compression_reads_the_training_split_and_a_failing_one_is_that_cases_error(write_suite, tmp_path, log):
     suite = write_suite(MODEL + "compressions: [calibrate, broken]\nbackends: [{name: torch}]\nmetrics: [latency]\n"
                         + QUICK)  # fmt: skip
-    calibrated, broken = _run(suite, tmp_path / "out")
+    calibrated, broken = _run(suite, tmp_path / "out", *INLINE)
     assert calibrated.status == "ok", calibrated.error
     (step,) = calibrated.runtime.model.info["compressions"]
     assert step["samples"] == 1347 and step["split"] == "train" and step["fed"] == "x"  # 75% of 1,797 digits
@@ -117,7 +120,7 @@ def test_a_compression_reads_the_training_split_and_a_failing_one_is_that_cases_
 def test_a_compression_that_needs_data_says_so_when_the_model_has_none(write_suite, tmp_path, log):
     suite = write_suite(MODEL.replace("    dataset: {name: digits}\n", "")
                         + "compressions: [calibrate]\nbackends: [{name: torch}]\nmetrics: [latency]\n" + QUICK)  # fmt: skip
-    (case,) = _run(suite, tmp_path / "out")
+    (case,) = _run(suite, tmp_path / "out", *INLINE)
     assert case.status == "error"
     assert case.error.startswith("compressing net with calibrate: model 'net' has no dataset: this compression needs")
 
@@ -127,7 +130,7 @@ def test_the_dataset_entry_keys_only_the_variants_that_read_data(write_suite, tm
         suite = write_suite(MODEL.replace("{name: digits}", dataset)
                             + "compressions: [{name: scale, factor: 3}, calibrate]\nbackends: [{name: torch}]\n"
                             "metrics: [latency]\n" + QUICK)  # fmt: skip
-        assert all(c.status == "ok" for c in _run(suite, tmp_path / "out", "--launcher", "inline"))
+        assert all(c.status == "ok" for c in _run(suite, tmp_path / "out", *INLINE))
 
     run("{name: digits}")
     run("{name: digits, limit: 100}")  # another entry: calibrate reads data again, scale reads none

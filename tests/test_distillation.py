@@ -111,11 +111,12 @@ def test_the_loss_is_hintons():
     assert float(distillation_loss(torch, student, None, labels, 0.0, t)) == pytest.approx(ce, rel=1e-6)
 
 
+#: The teacher is test_digits's model (and test_pruning's and test_quantization's): trained once per test session.
 SUITE = """
 name: distill
 models:
-  - {source: zoo, arch: resnet, width: 0.125, depth: 0.25, input_size: 32, in_channels: 1, num_classes: 10,
-     weights: digits, dataset: {name: digits}}
+  - {source: zoo, arch: resnet, width: 0.25, depth: 0.5, input_size: 32, num_classes: 10, weights: digits,
+     dataset: {name: digits}}
 compressions: [none, {name: distill, student: {arch: squeezenet, width: 0.125, depth: 0.25}, epochs: 1%s}]
 backends: [{name: torch, threads: 1}, {name: onnxruntime, threads: 1}]
 batch_sizes: [1, 2]
@@ -157,7 +158,7 @@ def test_a_run_distills_once_for_two_backends_and_two_batch_sizes(write_suite, t
         assert case.runtime.model.info["parameters"] < base.runtime.model.info["parameters"]
         assert 0 <= case.metrics["accuracy"].value <= 100
     # the harness's accuracy metric scores the same test split the compression recorded
-    torch_b1 = cases["resnet-w0.125-d0.25/distill/torch/cpu/latency/b1"]
+    torch_b1 = cases["resnet-w0.25-d0.5/distill/torch/cpu/latency/b1"]
     assert torch_b1.metrics["accuracy"].value == pytest.approx(steps[0]["student_top1"], abs=0.01)
 
 

@@ -337,7 +337,31 @@ def _check(rc: int, out: str, err: str, path: Path, what: str) -> None:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _warm_imports() -> None:
+def _one_plugin_host() -> Iterator[None]:
+    """Every command here gets the same plugin host, loaded once for the module, not once per mutation.
+
+    Loading the plugins (entry points, each item's signature checks) was two thirds of a ``validate`` call's time,
+    and it reads nothing a mutation changes: the commands here all name the same plugins (none).  Loading them and
+    what a bad plugin does to the CLI are test_plugins.py's subject.
+    """
+    from benchharness import cli
+
+    load = cli._host
+    hosts: dict[tuple[str, ...], Any] = {}
+
+    def shared(args: Any) -> Any:
+        key = tuple(args.plugins or ())
+        if key not in hosts:
+            hosts[key] = load(args)
+        return hosts[key]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "_host", shared)
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm_imports(_one_plugin_host: None) -> None:
     """Import everything the commands import once, unmutated, so no mutation's hang guard pays for it."""
     for suite in SUITES:
         assert main(["validate", str(suite)]) == 0

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import torch_on_one_thread
 
 from benchharness.api import CompressionContext, DatasetInputs, ModelArtifact
 from benchharness.cli import main
@@ -28,6 +29,8 @@ pytest.importorskip("onnxruntime")
 from benchharness_compress import quantization as q  # noqa: E402
 
 QUICK = "measure: {min_samples: 5, max_time: 0.05, warmup: {max_time: 0.02, min_iterations: 2}}\n"
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +55,13 @@ def net(digits: dict[str, np.ndarray]) -> torch.nn.Module:
     )  # fmt: skip
     x, y = torch.from_numpy(digits["train_x"]), torch.from_numpy(digits["train_y"]).long()
     opt = torch.optim.Adam(model.parameters(), lr=0.03)
-    for _ in range(80):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+    # On one thread: while other processes used the 2 cores (load 2.7), torch's two threads took 1.5-16.7 s for
+    # these 80 steps and one thread 2.0-2.8 s (median ratio 3.8 over 4 interleaved rounds).
+    with torch_on_one_thread():
+        for _ in range(80):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
     model.eval()
     with torch.no_grad():
         accuracy = (model(torch.from_numpy(digits["test_x"])).argmax(1).numpy() == digits["test_y"]).mean()
@@ -280,16 +286,20 @@ def _cases(out: Path) -> dict:
     return {c.case_id: c for c in load_results(newest).cases}
 
 
-@pytest.mark.timeout(1200)  # digits training in the worker: seconds on idle cores, minutes when they are shared
+@pytest.mark.timeout(1200)  # the zoo model trains on digits here when no earlier test did: minutes on shared cores
 def test_end_to_end_static_int8_records_accuracy_and_facts_and_torch_dynamic_skips_elsewhere(write_suite, tmp_path):
     suite = write_suite(
         "name: q\nmodels:\n" + ZOO
         + "compressions: [none, {name: quantize-ort-static, calibration_samples: 64}, quantize-dynamic-torch]\n"
         + "backends: [{name: onnxruntime, threads: 1}, {name: openvino, threads: 1}]\n"
         + "metrics: [latency, accuracy, fidelity]\n"
-        + QUICK.replace("}}\n", "}, timeout: 1200}\n")  # the first worker trains the zoo model on digits
+        + QUICK
     )  # fmt: skip
-    assert main(["run", str(suite), "-o", str(tmp_path / "out"), "-q"]) in (0, 1)
+    # In this process (inline): what is checked is what the quantizer did and what it cost in accuracy, not worker
+    # isolation (test_compression_core runs compressions in workers); a worker per case imported torch, onnxruntime
+    # and openvino again each time: 4.5x as long (26.2 s and 26.3 s against 5.9 s and 5.8 s, in workers and inline
+    # interleaved in one session after the zoo model was trained, load average 1.8-2.6).
+    assert main(["run", str(suite), "-o", str(tmp_path / "out"), "-q", "--launcher", "inline"]) in (0, 1)
     cases = _cases(tmp_path / "out")
     static = next(c for i, c in cases.items() if "/quantize-ort-static/onnxruntime/" in i)
     assert static.case_id.startswith("resnet") and static.status == "ok", static.error
