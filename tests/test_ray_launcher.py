@@ -200,9 +200,11 @@ def test_without_a_cluster_it_says_how_to_start_one(tmp_path, capsys):
 
 def _cli(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent / "plugins"), *sys.path])}
+    # SIGINT as a terminal delivers it: a test run in the background of a script inherits it ignored, and
+    # Python then installs no KeyboardInterrupt handler (as in test_runner's Ctrl-C test).
     return subprocess.Popen(
         [sys.executable, "-m", "benchharness", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )  # fmt: skip
 
 
@@ -287,3 +289,22 @@ def test_a_node_lost_mid_case_fails_that_case_and_the_rest_finish(cluster, tmp_p
     assert lost.error.startswith("node lost: Ray node ") and lost.error.endswith(" died while running the case")
     others = [c for c in results.cases if c is not lost]
     assert [c.status for c in others] == ["ok"] * 4
+
+
+def test_a_result_a_node_cannot_give_is_that_cases_error(cluster):
+    from benchharness_ray import RayLauncher, RayOptions
+
+    from benchharness.api import Job, WorkerPayload, Workspace
+
+    case = load_results(Path(__file__).parent / "data" / "results-v5-ray.json").cases[0].config
+    job = Job(payload=WorkerPayload(case=case), workspace=Workspace(Path("."), Path(".")), environment={}, timeout=1)
+    launcher = RayLauncher(RayOptions(address=cluster.address))
+    try:
+        ref = ray.put({"result": "{}", "node": {"hostname": "old-box"}})  # what a node with another version sent
+        result = launcher._collect(ref, job, time.perf_counter())
+    finally:
+        launcher.close()
+    assert result.status == "error" and result.case_id == case.id and result.launcher == "ray"
+    assert result.error.startswith("the result from old-box is invalid (ValidationError: ")
+    assert result.error.endswith("): is the same benchharness installed?")
+    assert not ray.is_initialized()

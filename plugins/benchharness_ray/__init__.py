@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from benchharness.api import BenchError, CaseResult, Job, Launcher, Node, Options
 from benchharness.hookspecs import hookimpl
@@ -332,14 +332,19 @@ class RayLauncher(Launcher):
         except rex.RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             return self._failed(job, "error", f"the ray launcher failed on the node: {_first_line(cause)}", submitted)
-        result = CaseResult.model_validate_json(out["result"])
-        facts = out["node"]
-        node_id = facts["node_id"]
-        resources = self.nodes().get(node_id, {}).get("Resources", {})
-        result.node = Node(
-            hostname=facts["hostname"], node_id=node_id, labels=node_labels(resources, self.options.slot),
-            machine=facts["machine"], details={**facts["details"], "cluster": self._address},
-        )  # fmt: skip
+        try:
+            result = CaseResult.model_validate_json(out["result"])
+            facts = out["node"]
+            node_id = facts["node_id"]
+            resources = self.nodes().get(node_id, {}).get("Resources", {})
+            result.node = Node(
+                hostname=facts["hostname"], node_id=node_id, labels=node_labels(resources, self.options.slot),
+                machine=facts["machine"], details={**facts["details"], "cluster": self._address},
+            )  # fmt: skip
+        except (ValidationError, KeyError, TypeError) as exc:  # a node with another benchharness, say
+            where = out.get("node", {}).get("hostname", "its node") if isinstance(out, dict) else "its node"
+            message = f"the result from {where} is invalid ({_first_line(exc)}): is the same benchharness installed?"
+            return self._failed(job, "error", message, submitted)
         if job.process == 1 and result.status == "ok":
             self._first_node[job.payload.case.id] = node_id
         return result
