@@ -308,3 +308,49 @@ def test_a_result_a_node_cannot_give_is_that_cases_error(cluster):
     assert result.error.startswith("the result from old-box is invalid (ValidationError: ")
     assert result.error.endswith("): is the same benchharness installed?")
     assert not ray.is_initialized()
+
+
+def test_a_cluster_whose_nodes_offer_no_slot_is_refused_with_the_fix(cluster):
+    from benchharness_ray import RayLauncher, RayOptions
+
+    from benchharness.api import BenchError
+
+    with pytest.raises(BenchError) as caught:
+        RayLauncher(RayOptions(address=cluster.address, slot="other_slot"))
+    assert str(caught.value) == (
+        f"no node of the Ray cluster at {cluster.address} offers the resource 'other_slot', so none may run a timed "
+        "case: start each node with --resources '{\"other_slot\": 1}' (one case at a time per node; see "
+        "docs/scale-out.md)"
+    )
+    assert not ray.is_initialized()  # it left the cluster
+
+
+def test_a_case_queued_for_a_lost_node_is_given_up_not_left_pending(cluster, tmp_path):
+    from benchharness_ray import RayLauncher, RayOptions
+
+    from benchharness.api import Job, WorkerPayload, Workspace
+    from benchharness.plugins import PluginHost
+
+    temp = cluster.add_node(num_cpus=1, include_dashboard=False, resources={"benchharness_slot": 1, "hw:temp": 1})
+    cluster.wait_for_nodes()
+    case = load_results(Path(__file__).parent / "data" / "results-v5-ray.json").cases[0].config
+    case = case.model_copy(update={"target": case.target.model_copy(update={"options": {"node_labels": "hw:temp"}})})
+    job = Job(
+        payload=WorkerPayload(case=case), workspace=Workspace(tmp_path, tmp_path), environment={}, timeout=60,
+        host=PluginHost(["bh_testplugin"]),
+    )  # fmt: skip
+    marker = tmp_path / "holding"
+    launcher = RayLauncher(RayOptions(address=cluster.address))
+    try:
+        # Something else holds hw:temp's slot, so the case stays queued for that node alone.
+        hold = ray.remote(lambda: (marker.touch(), time.sleep(600)))
+        hold.options(num_cpus=0, resources={"benchharness_slot": 1, "hw:temp": 0.001}).remote()  # dies with the node
+        _wait_for(marker.exists, "the slot to be held")
+        launcher.submit(job)
+        cluster.remove_node(temp, allow_graceful=False)
+        done, result = launcher.next_result()
+    finally:
+        launcher.close()
+    assert done is job and result.status == "skipped" and result.node is None
+    assert result.error.startswith("no node of the Ray cluster has hw:temp (3 node(s), labelled: ")
+    assert result.error.endswith(", after the node(s) that had it were lost")

@@ -174,6 +174,7 @@ class RayLauncher(Launcher):
         self._connected_here = True
         self._address = ray.get_runtime_context().gcs_address
         if not any(self.options.slot in node["Resources"] for node in self.nodes().values()):
+            self.close()  # leave the cluster: this run will not use it
             raise BenchError(
                 f"no node of the Ray cluster at {address} offers the resource {self.options.slot!r}, so none may run "
                 f"a timed case: start each node with --resources '{{\"{self.options.slot}\": 1}}' (one case at a "
