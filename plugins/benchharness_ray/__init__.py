@@ -367,19 +367,18 @@ class RayLauncher(Launcher):
             self._decided.append((job, self._skipped(job, f"{reason}, after the node(s) that had it were lost")))
 
     def _skipped(self, job: Job, reason: str) -> CaseResult:
-        return failed_result(job.payload.case, "skipped", reason, started_at=utc_now(), duration_s=0.0, launcher="ray")
+        return self._failed(job, "skipped", reason)
 
     def _lost(self, job: Job, node_id: str | None, when: str) -> CaseResult:
         which = f"Ray node {node_id}" if node_id else "its Ray node"
-        return failed_result(
-            job.payload.case, "crashed", f"node lost: {which} died {when}", started_at=utc_now(), duration_s=0.0,
-            launcher="ray",
-        )  # fmt: skip
+        return self._failed(job, "crashed", f"node lost: {which} died {when}")
 
-    def _failed(self, job: Job, status: str, message: str, submitted: float) -> CaseResult:
+    def _failed(self, job: Job, status: str, message: str, submitted: float | None = None) -> CaseResult:
+        """The case's result when no node gave one; ``submitted`` (``perf_counter``) times it, else 0 s."""
+        duration = 0.0 if submitted is None else time.perf_counter() - submitted
         return failed_result(
-            job.payload.case, status, message, started_at=utc_now(),  # type: ignore[arg-type]
-            duration_s=time.perf_counter() - submitted, launcher="ray",
+            job.payload.case, status, message, started_at=utc_now(), duration_s=duration,  # type: ignore[arg-type]
+            launcher="ray",
         )  # fmt: skip
 
 
